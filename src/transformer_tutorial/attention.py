@@ -1,0 +1,146 @@
+"""Attention from first principles, in numpy.
+
+The early chapters build attention out of three steps, and each step is one function here:
+
+1. relevance scores: how much each query token should look at each key token,
+   :math:`S = Q K^\\top` (scaled by :math:`1/\\sqrt{d_k}` in scaled dot-product attention);
+2. softmax weighting: :math:`A = \\mathrm{softmax}(S)` row by row, so each row is a set of
+   weights between 0 and 1 that sum to 1;
+3. context vectors: :math:`C = A V`, each row a weighted average of the value vectors.
+
+Masks are boolean arrays where ``True`` means "may attend" (the convention of
+``torch.nn.functional.scaled_dot_product_attention``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transformer_tutorial.validation import as_float_array, require_ndim
+
+__all__ = [
+    "softmax",
+    "relevance_scores",
+    "context_vectors",
+    "scaled_dot_product_attention",
+    "causal_mask",
+    "padding_mask",
+]
+
+
+def softmax(scores: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax, :math:`\\mathrm{softmax}(s/T)_i = e^{s_i/T} / \\sum_j e^{s_j/T}`.
+
+    ``scores``: any shape; the softmax runs along ``axis``. Entries equal to ``-inf`` get
+    weight 0; a slice that is entirely ``-inf`` (a fully masked row) gets all zeros, never NaN.
+    ``temperature`` > 0: below 1 sharpens the weights, above 1 flattens them.
+    """
+    scores = as_float_array(scores, "scores")
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if np.isnan(scores).any() or np.isposinf(scores).any():
+        raise ValueError("scores must not contain NaN or +inf")
+    scaled = scores / temperature
+    row_max = np.max(scaled, axis=axis, keepdims=True)
+    fully_masked = np.isneginf(row_max)
+    shifted = scaled - np.where(fully_masked, 0.0, row_max)
+    exp = np.exp(shifted)
+    total = np.sum(exp, axis=axis, keepdims=True)
+    return np.divide(exp, total, out=np.zeros_like(exp), where=total > 0)
+
+
+def relevance_scores(queries: np.ndarray, keys: np.ndarray, scale: bool = False) -> np.ndarray:
+    """Dot-product relevance of every query to every key, :math:`S = Q K^\\top`.
+
+    ``queries``: ``(..., q_len, d)``; ``keys``: ``(..., k_len, d)``;
+    returns ``(..., q_len, k_len)``. With ``scale=True`` the scores are divided by
+    :math:`\\sqrt{d}` (scaled dot-product attention).
+    """
+    queries = require_ndim(as_float_array(queries, "queries"), "queries", 2, "(..., q_len, d)")
+    keys = require_ndim(as_float_array(keys, "keys"), "keys", 2, "(..., k_len, d)")
+    if queries.shape[-1] != keys.shape[-1]:
+        raise ValueError(
+            "queries (..., q_len, d) and keys (..., k_len, d) must share d; "
+            f"got queries {queries.shape} and keys {keys.shape}"
+        )
+    scores = queries @ np.swapaxes(keys, -1, -2)
+    if scale:
+        scores = scores / np.sqrt(queries.shape[-1])
+    return scores
+
+
+def context_vectors(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Weighted averages of the value vectors, :math:`C = A V`.
+
+    ``weights``: ``(..., q_len, k_len)``; ``values``: ``(..., k_len, d_v)``;
+    returns ``(..., q_len, d_v)``.
+    """
+    weights = require_ndim(as_float_array(weights, "weights"), "weights", 2, "(..., q_len, k_len)")
+    values = require_ndim(as_float_array(values, "values"), "values", 2, "(..., k_len, d_v)")
+    if weights.shape[-1] != values.shape[-2]:
+        raise ValueError(
+            "weights (..., q_len, k_len) and values (..., k_len, d_v) must share k_len; "
+            f"got weights {weights.shape} and values {values.shape}"
+        )
+    return weights @ values
+
+
+def scaled_dot_product_attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`\\mathrm{Attention}(Q, K, V) = \\mathrm{softmax}(Q K^\\top / \\sqrt{d_k})\\, V`.
+
+    Shapes: ``q`` ``(..., q_len, d_k)``, ``k`` ``(..., k_len, d_k)``, ``v`` ``(..., k_len, d_v)``,
+    where ``...`` is any batch shape, e.g. ``(batch, heads)``. ``mask`` is boolean and
+    broadcasts to ``(..., q_len, k_len)``; ``True`` means "may attend". A query whose every key
+    is masked gets zero weights and a zero context vector.
+
+    Returns ``(context, weights)`` with shapes ``(..., q_len, d_v)`` and ``(..., q_len, k_len)``.
+    """
+    scores = relevance_scores(q, k, scale=True)
+    v = require_ndim(as_float_array(v, "v"), "v", 2, "(..., k_len, d_v)")
+    if v.shape[-2] != k.shape[-2]:
+        raise ValueError(
+            f"k (..., k_len, d_k) and v (..., k_len, d_v) must share k_len; "
+            f"got k {np.shape(k)} and v {v.shape}"
+        )
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            raise ValueError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
+        try:
+            np.broadcast_shapes(mask.shape, scores.shape)
+        except ValueError:
+            raise ValueError(
+                f"mask of shape {mask.shape} does not broadcast to the scores' shape "
+                f"(..., q_len, k_len) = {scores.shape}"
+            ) from None
+        scores = np.where(mask, scores, -np.inf)
+    weights = softmax(scores)
+    return context_vectors(weights, v), weights
+
+
+def causal_mask(size: int) -> np.ndarray:
+    """Boolean ``(size, size)`` mask, ``True`` on and below the diagonal.
+
+    Position :math:`i` may attend to positions :math:`j \\le i` only: a token cannot look at
+    the tokens that come after it.
+    """
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    return np.tril(np.ones((size, size), dtype=bool))
+
+
+def padding_mask(token_ids: np.ndarray, pad_id: int = 0) -> np.ndarray:
+    """Boolean mask that hides padding keys.
+
+    ``token_ids``: ``(batch, seq)`` integers; returns ``(batch, 1, seq)``, ``True`` where the key
+    is a real token. It broadcasts against scores ``(batch, q_len, seq)``; add a head axis with
+    ``mask[:, None]`` for ``(batch, heads, q_len, seq)``.
+    """
+    ids = np.asarray(token_ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(
+            f"token_ids must be integers of shape (batch, seq), got {ids.dtype} {ids.shape}"
+        )
+    return (ids != pad_id)[:, None, :]

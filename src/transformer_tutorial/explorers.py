@@ -1,0 +1,302 @@
+"""Explorers: sliders and dropdowns that redraw a figure, declared once for every reader.
+
+An :class:`Explorer` is a title, a few :class:`Control` s (each with a finite set of values)
+and a pure function ``draw(**values) -> Figure``. Displaying one shows
+
+* in a live kernel (JupyterLab, VS Code, Colab): ipywidgets controls over an image that is
+  redrawn on every change, without flicker (the image's bytes are swapped in place);
+* in the built book (where there is no kernel): a self-contained HTML viewer holding the
+  figure for every point of the control grid, rendered ahead of time, switched by plain HTML
+  controls and a few lines of inline JavaScript. No kernel, no CDN.
+
+Both show the very same PNG bytes for the same control values. The book build selects the
+static form by setting :data:`STATIC_ENV_VAR` (done by :mod:`transformer_tutorial.sphinx_ext`),
+so notebook authors never pass a flag.
+
+The chapter explorers are declared at the bottom of this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+from matplotlib.figure import Figure
+
+__all__ = ["STATIC_ENV_VAR", "MAX_STATIC_FRAMES", "Control", "Explorer"]
+
+STATIC_ENV_VAR = "TRANSFORMER_TUTORIAL_STATIC"
+MAX_STATIC_FRAMES = 40  # bounds a chapter page's weight: every frame is a PNG in the page
+PNG_DPI = 80
+
+
+@dataclass(frozen=True)
+class Control:
+    """One slider or dropdown: the keyword ``name`` passed to ``draw`` and its ``values``.
+
+    Numeric values show as a slider, anything else as a dropdown. With ``free_text=True`` a
+    live kernel shows a text box (the reader types any sentence) and ``values`` are the
+    examples offered, which are also all the static book can show.
+    """
+
+    name: str
+    values: tuple[Any, ...]
+    label: str = ""
+    default: Any = None
+    free_text: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"control name must be a Python identifier, got {self.name!r}")
+        values = tuple(self.values)
+        if not values:
+            raise ValueError(f"control {self.name!r} needs at least one value")
+        if len(set(values)) != len(values):
+            raise ValueError(f"control {self.name!r} has repeated values")
+        default = values[0] if self.default is None else self.default
+        if default not in values:
+            raise ValueError(f"default of {self.name!r} must be one of {values}, got {default!r}")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "label", self.label or self.name)
+
+    @property
+    def is_slider(self) -> bool:
+        return not self.free_text and all(
+            isinstance(v, Real) and not isinstance(v, bool) for v in self.values
+        )
+
+    def format(self, value: Any) -> str:
+        """How a value is shown next to the control."""
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Explorer:
+    """A figure that depends on a few controls, declared once (see the module docstring).
+
+    ``draw`` must be pure: the same control values give the same figure. It may raise
+    ``ValueError`` for values it cannot show (e.g. an empty sentence); the reader then sees
+    the message instead of the figure, never a traceback.
+    """
+
+    title: str
+    controls: tuple[Control, ...]
+    draw: Callable[..., Figure]
+    caption: str = ""
+    _pngs: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        controls = tuple(self.controls)
+        if not controls:
+            raise ValueError("an explorer needs at least one control")
+        names = [c.name for c in controls]
+        if len(set(names)) != len(names):
+            raise ValueError(f"control names must be unique, got {names}")
+        frames = 1
+        for control in controls:
+            frames *= len(control.values)
+        if frames > MAX_STATIC_FRAMES:
+            raise ValueError(
+                f"the control grid has {frames} points; at most {MAX_STATIC_FRAMES} are "
+                "rendered into the static book: use fewer values per control"
+            )
+        object.__setattr__(self, "controls", controls)
+
+    # -- the pure part: control values -> figure -> PNG ----------------------------------
+    def values(self, **overrides: Any) -> dict[str, Any]:
+        """Every control's value: its default unless given in ``overrides`` (checked)."""
+        unknown = set(overrides) - {c.name for c in self.controls}
+        if unknown:
+            raise ValueError(
+                f"unknown control(s) {sorted(unknown)}; this explorer has "
+                f"{[c.name for c in self.controls]}"
+            )
+        values = {}
+        for control in self.controls:
+            value = overrides.get(control.name, control.default)
+            if not control.free_text and value not in control.values:
+                raise ValueError(
+                    f"{control.name} must be one of {list(control.values)}, got {value!r}"
+                )
+            values[control.name] = value
+        return values
+
+    def figure(self, **values: Any) -> Figure:
+        """The figure for these control values (defaults for the ones not given)."""
+        return self.draw(**self.values(**values))
+
+    def png(self, **values: Any) -> bytes:
+        """The figure as PNG bytes, rendered once per set of values and then cached."""
+        values = self.values(**values)
+        key = tuple(values.values())
+        if key not in self._pngs:
+            fig = self.draw(**values)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+            self._pngs[key] = buffer.getvalue()
+        return self._pngs[key]
+
+    def describe(self, **values: Any) -> str:
+        """Alt text: the title and the current value of each control."""
+        values = self.values(**values)
+        settings = ", ".join(f"{c.label} = {c.format(values[c.name])}" for c in self.controls)
+        return f"{self.title} ({settings})"
+
+    # -- live kernel ------------------------------------------------------------------
+    def widget(self):
+        """ipywidgets controls over the figure; each change swaps the image's bytes."""
+        import ipywidgets as widgets
+
+        def make(control: Control):
+            style = {"description_width": "initial"}
+            if control.free_text:
+                return widgets.Combobox(
+                    value=str(control.default), options=[str(v) for v in control.values],
+                    description=control.label, ensure_option=False, continuous_update=False,
+                    style=style, layout=widgets.Layout(width="32em"),
+                )
+            options = [(control.format(v), v) for v in control.values]
+            if control.is_slider:
+                return widgets.SelectionSlider(
+                    options=options, value=control.default, description=control.label,
+                    continuous_update=True, style=style,
+                )
+            return widgets.Dropdown(
+                options=options, value=control.default, description=control.label, style=style
+            )
+
+        inputs = {c.name: make(c) for c in self.controls}
+        image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        message = widgets.HTML()
+
+        def redraw(_change=None) -> None:
+            values = {name: box.value for name, box in inputs.items()}
+            try:
+                image.value = self.png(**values)
+            except ValueError as err:
+                message.value = f"<b>Cannot show this:</b> {html.escape(str(err))}"
+                image.layout.display = "none"
+                return
+            message.value = ""
+            image.layout.display = None
+
+        for box in inputs.values():
+            box.observe(redraw, names="value")
+        redraw()
+        caption = widgets.HTML(f"<em>{html.escape(self.caption)}</em>") if self.caption else None
+        header = widgets.HTML(f"<b>{html.escape(self.title)}</b>")
+        parts = [header, widgets.HBox(list(inputs.values())), message, image]
+        return widgets.VBox(parts + ([caption] if caption else []))
+
+    # -- static book ------------------------------------------------------------------
+    def static_html(self) -> str:
+        """A self-contained viewer: every frame of the control grid as a PNG, plain HTML
+        controls and inline JavaScript. All text is escaped."""
+        frames = {}
+        for indices in itertools.product(*(range(len(c.values)) for c in self.controls)):
+            values = {c.name: c.values[i] for c, i in zip(self.controls, indices, strict=True)}
+            key = ",".join(map(str, indices))
+            try:
+                png = base64.b64encode(self.png(**values)).decode("ascii")
+                frames[key] = {"png": png, "alt": self.describe(**values)}
+            except ValueError as err:
+                frames[key] = {"error": str(err), "alt": self.describe(**values)}
+        labels = [[c.format(v) for v in c.values] for c in self.controls]
+        data = _json_for_script({"frames": frames, "labels": labels})
+        first = frames[",".join(str(c.values.index(c.default)) for c in self.controls)]
+        return _STATIC_TEMPLATE.format(
+            title=html.escape(self.title),
+            controls="\n".join(_static_control(i, c) for i, c in enumerate(self.controls)),
+            src=f"data:image/png;base64,{first['png']}" if "png" in first else "",
+            alt=html.escape(first["alt"]),
+            caption=f'<p class="tt-explorer-caption">{html.escape(self.caption)}</p>'
+            if self.caption else "",
+            data=data,
+            script=_STATIC_SCRIPT,
+        )
+
+    # -- display ----------------------------------------------------------------------
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        if os.environ.get(STATIC_ENV_VAR):
+            return {"text/html": self.static_html(), "text/plain": self.describe()}
+        bundle = self.widget()._repr_mimebundle_()
+        bundle["text/plain"] = self.describe()
+        return bundle
+
+
+def _json_for_script(obj: object) -> str:
+    """JSON that is safe inside a ``<script>`` element (no ``</script>``, no HTML)."""
+    text = json.dumps(obj, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _static_control(index: int, control: Control) -> str:
+    label = html.escape(control.label)
+    start = control.values.index(control.default)
+    if control.is_slider:
+        return (
+            f'<label>{label} <input type="range" min="0" max="{len(control.values) - 1}" '
+            f'step="1" value="{start}" data-control="{index}" aria-label="{label}"> '
+            f"<output>{html.escape(control.format(control.default))}</output></label>"
+        )
+    options = "".join(
+        f'<option value="{i}"{" selected" if i == start else ""}>'
+        f"{html.escape(control.format(v))}</option>"
+        for i, v in enumerate(control.values)
+    )
+    return (
+        f'<label>{label} <select data-control="{index}" aria-label="{label}">{options}'
+        "</select></label>"
+    )
+
+
+_STATIC_TEMPLATE = """<div class="tt-explorer">
+<p class="tt-explorer-title"><strong>{title}</strong></p>
+<div class="tt-explorer-controls">
+{controls}
+</div>
+<p class="tt-explorer-error" role="status"></p>
+<img class="tt-explorer-figure" src="{src}" alt="{alt}">
+{caption}<script type="application/json" class="tt-explorer-data">{data}</script>
+<script>{script}</script>
+</div>"""
+
+# Picks the frame of the current control positions; labels go in via textContent only.
+_STATIC_SCRIPT = """(function (root) {
+  var data = JSON.parse(root.querySelector(".tt-explorer-data").textContent);
+  var inputs = root.querySelectorAll("[data-control]");
+  var img = root.querySelector(".tt-explorer-figure");
+  var error = root.querySelector(".tt-explorer-error");
+  function show() {
+    var key = [];
+    inputs.forEach(function (input) {
+      var i = Number(input.value), out = input.parentNode.querySelector("output");
+      if (out) { out.textContent = data.labels[Number(input.dataset.control)][i]; }
+      key.push(i);
+    });
+    var frame = data.frames[key.join(",")];
+    img.alt = frame.alt;
+    if (frame.png) {
+      img.src = "data:image/png;base64," + frame.png;
+      img.style.display = "";
+      error.textContent = "";
+    } else {
+      img.style.display = "none";
+      error.textContent = "Cannot show this: " + frame.error;
+    }
+  }
+  inputs.forEach(function (input) { input.addEventListener("input", show); });
+  show();
+})(document.currentScript.parentNode);"""
+

@@ -1,0 +1,152 @@
+"""Every figure of the book: one helper per kind of picture, for any shape.
+
+All attention maps use one colour-blind-safe colormap, :data:`ATTENTION_CMAP`; signed values
+(embeddings, activations) use the diverging :data:`VALUE_CMAP`. Helpers draw on an existing
+``ax`` when given one and otherwise make a standalone :class:`~matplotlib.figure.Figure`
+(not a pyplot figure, so notebooks never show a picture twice); they return the figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.colors as mcolors
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from transformer_tutorial.validation import as_float_array
+
+__all__ = [
+    "ATTENTION_CMAP",
+    "VALUE_CMAP",
+    "ANNOTATE_MAX_CELLS",
+    "new_axes",
+    "attention_heatmap",
+    "matrix_heatmap",
+]
+
+ATTENTION_CMAP = "viridis"
+VALUE_CMAP = "RdBu_r"
+ANNOTATE_MAX_CELLS = 12  # write the values into the cells when both sides are at most this
+
+QUERY_AXIS_LABEL = "query: the token that attends"
+KEY_AXIS_LABEL = "key: the token attended to"
+
+
+def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
+    """``ax`` itself, or the axes of a new standalone figure of size ``figsize`` (inches)."""
+    if ax is not None:
+        return ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def _check_labels(labels: Sequence[str], size: int, name: str, axis: str) -> list[str]:
+    labels = [str(label) for label in labels]
+    if len(labels) != size:
+        raise ValueError(f"{name} must have one label per {axis} ({size}), got {len(labels)}")
+    return labels
+
+
+def _annotate(ax: Axes, values: np.ndarray, image, fmt: str) -> None:
+    """Write each value in its cell, dark text on light cells and light text on dark ones."""
+    for (row, col), value in np.ndenumerate(values):
+        r, g, b, _ = image.cmap(image.norm(value))
+        light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5
+        ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize=8,
+                color="black" if light else "white")
+
+
+def _heatmap(
+    values: np.ndarray,
+    row_labels: list[str],
+    col_labels: list[str],
+    ax: Axes | None,
+    cmap: str,
+    norm: mcolors.Normalize,
+    annotate: bool | None,
+    fmt: str,
+    title: str | None,
+    colorbar_label: str,
+) -> Axes:
+    rows, cols = values.shape
+    ax = new_axes(ax, figsize=(1.6 + 0.5 * cols, 1.2 + 0.42 * rows))
+    image = ax.imshow(values, cmap=cmap, norm=norm, aspect="auto")
+    ax.set_xticks(range(cols), col_labels, rotation=60, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(rows), row_labels)
+    if annotate is None:
+        annotate = max(rows, cols) <= ANNOTATE_MAX_CELLS
+    if annotate:
+        _annotate(ax, values, image, fmt)
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=0.8)
+    return ax
+
+
+def attention_heatmap(
+    weights: np.ndarray,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+    annotate: bool | None = None,
+    log_scale: bool = False,
+    vmax: float | None = None,
+) -> Figure:
+    """Draw attention weights ``(q_len, k_len)``: row *i* is how query token *i* spreads its
+    attention over the key tokens (each row sums to 1).
+
+    Values are written in the cells when both sides have at most :data:`ANNOTATE_MAX_CELLS`
+    tokens (override with ``annotate``). ``log_scale=True`` shows small weights next to a
+    token that soaks up most of the attention. The colour scale runs from 0 to ``vmax``
+    (default: 1, or the largest weight if ``log_scale``).
+    """
+    weights = as_float_array(weights, "weights")
+    if weights.ndim != 2:
+        raise ValueError(f"weights must have shape (q_len, k_len), got {weights.shape}")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("weights must be finite and non-negative")
+    rows = _check_labels(query_tokens, weights.shape[0], "query_tokens", "row of weights")
+    cols = _check_labels(key_tokens, weights.shape[1], "key_tokens", "column of weights")
+    if log_scale:
+        floor = max(weights[weights > 0].min(initial=1.0), 1e-4)
+        norm = mcolors.LogNorm(vmin=floor, vmax=vmax or max(weights.max(), floor * 10))
+        weights = np.maximum(weights, floor)
+    else:
+        norm = mcolors.Normalize(vmin=0.0, vmax=1.0 if vmax is None else vmax)
+    ax = _heatmap(weights, rows, cols, ax, ATTENTION_CMAP, norm, annotate, ".2f", title,
+                  "attention weight" + (" (log scale)" if log_scale else ""))
+    ax.set_xlabel(KEY_AXIS_LABEL)
+    ax.set_ylabel(QUERY_AXIS_LABEL)
+    return ax.figure
+
+
+def matrix_heatmap(
+    values: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+    annotate: bool | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    colorbar_label: str = "value",
+) -> Figure:
+    """Draw a signed matrix ``(rows, cols)`` (embeddings, scores, activations) with a diverging
+    colormap centred on 0, so that sign and size read at a glance."""
+    values = as_float_array(values, "values")
+    if values.ndim != 2:
+        raise ValueError(f"values must have shape (rows, cols), got {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite")
+    rows = _check_labels(row_labels, values.shape[0], "row_labels", "row of values")
+    cols = _check_labels(col_labels, values.shape[1], "col_labels", "column of values")
+    bound = float(np.abs(values).max()) or 1.0
+    norm = mcolors.Normalize(vmin=-bound, vmax=bound)
+    ax = _heatmap(values, rows, cols, ax, VALUE_CMAP, norm, annotate, ".2f", title,
+                  colorbar_label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax.figure
