@@ -29,6 +29,7 @@ __all__ = [
 ATTENTION_CMAP = "viridis"
 VALUE_CMAP = "RdBu_r"
 ANNOTATE_MAX_CELLS = 12  # write the values into the cells when both sides are at most this
+MAX_LABEL_CHARS = 16  # longer tick labels are shortened with an ellipsis
 
 QUERY_AXIS_LABEL = "query: the token that attends"
 KEY_AXIS_LABEL = "key: the token attended to"
@@ -43,7 +44,10 @@ def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 4.0)) 
 
 
 def _check_labels(labels: Sequence[str], size: int, name: str, axis: str) -> list[str]:
-    labels = [str(label) for label in labels]
+    labels = [
+        label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
+        for label in map(str, labels)
+    ]
     if len(labels) != size:
         raise ValueError(f"{name} must have one label per {axis} ({size}), got {len(labels)}")
     return labels

@@ -1,0 +1,87 @@
+"""The core figure helpers: labels, values, colour scales and input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transformer_tutorial import plots
+
+WEIGHTS = np.array([[0.7, 0.2, 0.1], [0.0, 0.5, 0.5]])
+
+
+def _texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_attention_heatmap_labels_axes_and_values():
+    fig = plots.attention_heatmap(WEIGHTS, ["it", "cat"], ["the", "cat", "sat"], title="t")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["the", "cat", "sat"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["it", "cat"]
+    assert ax.get_ylabel() == plots.QUERY_AXIS_LABEL
+    assert ax.get_xlabel() == plots.KEY_AXIS_LABEL
+    np.testing.assert_array_equal(ax.images[0].get_array(), WEIGHTS)
+    assert ax.images[0].cmap.name == plots.ATTENTION_CMAP
+    assert ax.images[0].norm.vmin == 0.0 and ax.images[0].norm.vmax == 1.0
+    assert _texts(ax) == ["0.70", "0.20", "0.10", "0.00", "0.50", "0.50"]
+    assert ax.get_title() == "t"
+
+
+def test_values_are_not_written_into_large_maps():
+    n = plots.ANNOTATE_MAX_CELLS + 1
+    labels = [f"t{i}" for i in range(n)]
+    fig = plots.attention_heatmap(np.full((n, n), 1 / n), labels, labels)
+    assert _texts(fig.axes[0]) == []
+
+
+def test_annotation_contrast_follows_cell_colour():
+    fig = plots.attention_heatmap(np.array([[1.0, 0.0]]), ["q"], ["hi", "lo"])
+    colours = [t.get_color() for t in fig.axes[0].texts]
+    assert colours == ["black", "white"]  # viridis: yellow at 1, dark purple at 0
+
+
+def test_log_scale_keeps_small_weights_visible():
+    weights = np.array([[0.98, 0.015, 0.005]])
+    fig = plots.attention_heatmap(weights, ["q"], list("abc"), log_scale=True)
+    norm = fig.axes[0].images[0].norm
+    assert type(norm).__name__ == "LogNorm"
+    assert norm.vmin == pytest.approx(0.005)
+
+
+def test_draws_on_given_axes():
+    ax = plots.new_axes()
+    fig = plots.attention_heatmap(WEIGHTS, ["a", "b"], list("xyz"), ax=ax)
+    assert fig is ax.figure and ax.images
+
+
+def test_long_labels_are_shortened():
+    fig = plots.attention_heatmap(np.ones((1, 1)), ["x" * 40], ["y"])
+    label = fig.axes[0].get_yticklabels()[0].get_text()
+    assert len(label) == plots.MAX_LABEL_CHARS and label.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("weights", "q", "k", "message"),
+    [
+        (np.ones(3), ["a"], ["b"], r"shape \(q_len, k_len\)"),
+        (WEIGHTS, ["a"], list("xyz"), r"one label per row of weights \(2\), got 1"),
+        (WEIGHTS, ["a", "b"], ["x"], r"one label per column of weights \(3\), got 1"),
+        (-WEIGHTS, ["a", "b"], list("xyz"), "non-negative"),
+        (np.full((1, 1), np.nan), ["a"], ["b"], "finite"),
+    ],
+)
+def test_attention_heatmap_rejects_bad_input(weights, q, k, message):
+    with pytest.raises(ValueError, match=message):
+        plots.attention_heatmap(weights, q, k)
+
+
+def test_matrix_heatmap_is_centred_on_zero():
+    values = np.array([[1.0, -3.0], [0.5, 2.0]])
+    fig = plots.matrix_heatmap(values, ["how", "are"], ["f1", "f2"], xlabel="feature")
+    image = fig.axes[0].images[0]
+    assert image.cmap.name == plots.VALUE_CMAP
+    assert (image.norm.vmin, image.norm.vmax) == (-3.0, 3.0)
+    assert fig.axes[0].get_xlabel() == "feature"
+    with pytest.raises(ValueError, match=r"shape \(rows, cols\)"):
+        plots.matrix_heatmap(np.ones(2), ["a"], ["b"])
