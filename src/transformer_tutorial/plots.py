@@ -24,6 +24,7 @@ __all__ = [
     "new_axes",
     "attention_heatmap",
     "matrix_heatmap",
+    "head_grid",
 ]
 
 ATTENTION_CMAP = "viridis"
@@ -154,3 +155,66 @@ def matrix_heatmap(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return ax.figure
+
+
+def head_grid(
+    weights: object,
+    query_tokens: Sequence[str] | None = None,
+    key_tokens: Sequence[str] | None = None,
+    *,
+    layer: int = 0,
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    figure: Figure | None = None,
+    annotate: bool | None = False,
+    log_scale: bool = False,
+) -> Figure:
+    """One :func:`attention_heatmap` per head, in a grid, for any number of heads.
+
+    ``weights``: an array ``(heads, q_len, k_len)`` with ``query_tokens`` (and ``key_tokens``,
+    default the same), or an :class:`~transformer_tutorial.record.AttentionRecord`, whose
+    ``layer`` is drawn with its own tokens. ``titles``: one per head (default "head 0",
+    "head 1", ...). ``ncols``: panels per row (default up to 4). Draws into ``figure`` when
+    given (it must be empty), otherwise makes a standalone figure; returns the figure.
+    """
+    if hasattr(weights, "query_tokens") and hasattr(weights, "layer"):  # an AttentionRecord
+        record = weights
+        weights = record.layer(layer)
+        query_tokens = record.query_tokens if query_tokens is None else query_tokens
+        key_tokens = record.key_tokens if key_tokens is None else key_tokens
+    weights = as_float_array(weights, "weights")
+    if weights.ndim != 3 or 0 in weights.shape:
+        raise ValueError(f"weights must have shape (heads, q_len, k_len), got {weights.shape}")
+    if query_tokens is None:
+        raise ValueError("query_tokens is required when weights is an array (heads, q_len, k_len)")
+    key_tokens = query_tokens if key_tokens is None else key_tokens
+    heads, q_len, k_len = weights.shape
+    titles = [f"head {h}" for h in range(heads)] if titles is None else list(titles)
+    if len(titles) != heads:
+        raise ValueError(f"titles must have one entry per head ({heads}), got {len(titles)}")
+    if ncols is None:
+        ncols = min(heads, 4)
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = min(ncols, heads)
+    nrows = -(-heads // ncols)
+    if figure is None:
+        panel = (1.6 + 0.5 * k_len, 1.2 + 0.42 * q_len)
+        figure = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    elif figure.axes:
+        raise ValueError("figure must be empty: head_grid adds one panel per head")
+    axes = figure.subplots(nrows, ncols, squeeze=False)
+    for h, ax in enumerate(axes.flat):
+        if h >= heads:
+            ax.remove()
+            continue
+        attention_heatmap(
+            weights[h], query_tokens, key_tokens, ax=ax, title=titles[h],
+            annotate=annotate, log_scale=log_scale,
+        )  # fmt: skip
+        row, col = divmod(h, ncols)
+        if col:  # axis names once per row and column of panels
+            ax.set_ylabel("")
+        if row < nrows - 1 and h + ncols < heads:
+            ax.set_xlabel("")
+    return figure
