@@ -300,3 +300,46 @@ _STATIC_SCRIPT = """(function (root) {
   show();
 })(document.currentScript.parentNode);"""
 
+
+# -- Chapter 3: queries, keys and values -------------------------------------------------
+
+SCALING_TOKENS = ("the", "cat", "sat", "on", "the", "mat", "because", "it", "was", "tired")
+SCALING_D_KS = (4, 16, 64, 256, 1024)
+SCALING_MODES = ("scaled", "unscaled")
+SCALING_SCORE_RANGE = (-100.0, 100.0)  # one fixed histogram range, so spreads compare
+
+
+def draw_scaling(d_k: int, scaling: str) -> Figure:
+    """Weights (heatmap) and scores (histogram) of random unit-variance queries and keys of
+    width ``d_k``, with scores :math:`QK^\\top/\\sqrt{d_k}` (``"scaled"``) or :math:`QK^\\top`
+    (``"unscaled"``)."""
+    from transformer_tutorial.plots import weights_and_scores
+    from transformer_tutorial.scaling import random_attention
+
+    if scaling not in SCALING_MODES:
+        raise ValueError(f"scaling must be one of {SCALING_MODES}, got {scaling!r}")
+    scores, weights = random_attention(
+        len(SCALING_TOKENS), d_k, scale=scaling == "scaled", seed=0
+    )
+    return weights_and_scores(
+        weights, scores, SCALING_TOKENS, SCALING_TOKENS, score_xlim=SCALING_SCORE_RANGE,
+        title=f"$d_k$ = {d_k}, {scaling}: largest weight of a row, on average "
+        f"{weights.max(axis=-1).mean():.2f}",
+    )
+
+
+def sqrt_dk_scaling() -> Explorer:
+    """Chapter 3: why divide by :math:`\\sqrt{d_k}`. Slider: ``d_k``; dropdown: scaled or
+    unscaled scores."""
+    return Explorer(
+        title="Scaled or unscaled dot products",
+        controls=(
+            Control("d_k", SCALING_D_KS, label="d_k", default=64),
+            Control("scaling", SCALING_MODES, label="scores"),
+        ),
+        draw=draw_scaling,
+        caption="Queries and keys are random vectors with unit-variance entries (seed 0), one "
+        "per token. Unscaled, the scores spread like sqrt(d_k) and the softmax turns nearly "
+        "one-hot; scaled, they keep a spread of about 1 whatever d_k is.",
+    )
+

@@ -8,12 +8,13 @@ All attention maps use one colour-blind-safe colormap, :data:`ATTENTION_CMAP`; s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.colors as mcolors
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from transformer_tutorial.validation import as_float_array
 
@@ -218,3 +219,143 @@ def head_grid(
         if row < nrows - 1 and h + ncols < heads:
             ax.set_xlabel("")
     return figure
+
+
+# -- Chapter 3: scaling and masking ------------------------------------------------------
+
+
+def value_histograms(
+    samples: Mapping[str, np.ndarray] | np.ndarray,
+    ax: Axes | None = None,
+    bins: int = 40,
+    xlim: tuple[float, float] | None = None,
+    xlabel: str = "value",
+    title: str | None = None,
+) -> Figure:
+    """Histograms of one or several sets of numbers (any shapes; every entry counts once),
+    overlaid, each labelled with its standard deviation.
+
+    ``samples``: an array, or a mapping ``label -> array``. ``xlim``: a fixed ``(low, high)``
+    range for the bins and the axis, so that figures with different spreads compare at a
+    glance (default: the range of the data). The y axis is a density, so sets of different
+    sizes compare too.
+    """
+    if not isinstance(samples, Mapping):
+        samples = {"": samples}
+    if not samples:
+        raise ValueError("samples must hold at least one array")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    arrays = {}
+    for label, values in samples.items():
+        values = as_float_array(values, f"samples[{label!r}]").ravel()
+        if values.size == 0 or not np.isfinite(values).all():
+            raise ValueError(f"samples[{label!r}] must be a non-empty array of finite numbers")
+        arrays[str(label)] = values
+    if xlim is None:
+        low = min(v.min() for v in arrays.values())
+        high = max(v.max() for v in arrays.values())
+        xlim = (low, high) if high > low else (low - 1.0, high + 1.0)
+    elif len(xlim) != 2 or not xlim[0] < xlim[1]:
+        raise ValueError(f"xlim must be (low, high) with low < high, got {xlim!r}")
+    edges = np.linspace(xlim[0], xlim[1], bins + 1)
+    ax = new_axes(ax, figsize=(5.0, 3.2))
+    for label, values in arrays.items():
+        name = f"{label}: std {values.std():.3g}" if label else f"std {values.std():.3g}"
+        ax.hist(np.clip(values, xlim[0], xlim[1]), bins=edges, density=True, alpha=0.6,
+                label=name)
+    ax.set_xlim(*xlim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8, loc="upper right")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def weights_and_scores(
+    weights: np.ndarray,
+    scores: np.ndarray,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    score_xlim: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """One figure, two panels: the attention weights ``(q_len, k_len)`` as a heatmap (left)
+    and a histogram of the ``scores`` they were computed from (right, any shape)."""
+    figure = Figure(figsize=(10.0, 4.2), layout="constrained")
+    left, right = figure.subplots(1, 2, width_ratios=(1.15, 1.0))
+    attention_heatmap(weights, query_tokens, key_tokens, ax=left, title="attention weights")
+    value_histograms({"scores": scores}, ax=right, bins=80, xlim=score_xlim, xlabel="score",
+                     title="scores fed to the softmax")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def spread_vs_dimension(
+    dims: Sequence[int],
+    stds: Sequence[float],
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Measured standard deviations ``stds`` against the dimensions ``dims`` (log-log),
+    with the curve :math:`\\sqrt{d}` for reference."""
+    dims = as_float_array(dims, "dims")
+    stds = as_float_array(stds, "stds")
+    if dims.ndim != 1 or dims.shape != stds.shape or dims.size == 0:
+        raise ValueError(
+            f"dims and stds must have the same shape (n,), got {dims.shape} and {stds.shape}"
+        )
+    if (dims <= 0).any() or (stds <= 0).any():
+        raise ValueError("dims and stds must be positive (they are drawn on log axes)")
+    ax = new_axes(ax, figsize=(4.5, 3.5))
+    curve = np.geomspace(dims.min(), dims.max(), 100)
+    ax.plot(curve, np.sqrt(curve), color="0.5", linestyle="--", label=r"$\sqrt{d_k}$")
+    ax.plot(dims, stds, "o", label="measured std")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("$d_k$")
+    ax.set_ylabel(r"std of $q \cdot k$")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def masked_attention_heatmap(
+    weights: np.ndarray,
+    mask: np.ndarray,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """:func:`attention_heatmap` of ``weights`` ``(q_len, k_len)`` with the cells that ``mask``
+    (boolean, broadcastable to the weights, ``True`` = may attend) hides hatched over."""
+    weights = as_float_array(weights, "weights")
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise ValueError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
+    try:
+        mask = np.broadcast_to(mask, weights.shape)
+    except ValueError:
+        raise ValueError(
+            f"mask of shape {mask.shape} does not broadcast to the weights' shape "
+            f"(q_len, k_len) = {weights.shape}"
+        ) from None
+    figure = attention_heatmap(weights, query_tokens, key_tokens, ax=ax, title=title)
+    ax = ax if ax is not None else figure.axes[0]
+    for row, col in zip(*np.nonzero(~mask), strict=True):
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, hatch="///",
+                               edgecolor="0.75", linewidth=0))
+    return figure
+
+
+__all__ += [
+    "value_histograms",
+    "weights_and_scores",
+    "spread_vs_dimension",
+    "masked_attention_heatmap",
+]
+
