@@ -15,7 +15,15 @@ import numpy as np
 from transformer_tutorial.tokens import SPECIAL_TOKENS, Vocabulary, tokenize
 from transformer_tutorial.validation import as_float_array
 
-__all__ = ["EmbeddingTable", "toy_embeddings", "cosine_similarity", "TOY_FEATURES"]
+__all__ = [
+    "EmbeddingTable",
+    "toy_embeddings",
+    "cosine_similarity",
+    "similarity_matrix",
+    "word_vector_in",
+    "most_similar",
+    "TOY_FEATURES",
+]
 
 
 @dataclass(frozen=True)
@@ -124,3 +132,51 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if (norm_a == 0).any() or (norm_b == 0).any():
         raise ValueError("cosine similarity is undefined for a zero vector")
     return np.clip(np.sum(a * b, axis=-1) / (norm_a * norm_b), -1.0, 1.0)
+
+
+def similarity_matrix(
+    table: EmbeddingTable, words: Sequence[str], others: Sequence[str] | None = None
+) -> np.ndarray:
+    """Cosine similarity of the vector of every word of ``words`` with that of every word of
+    ``others`` (default: ``words`` again): ``(len(words), len(others))``.
+
+    Entry ``[i, j]`` is :math:`\\cos(e_{w_i}, e_{o_j})`. Every word must be in the table's
+    vocabulary (an unknown word has no vector of its own to compare).
+    """
+    others = words if others is None else others
+    for name, group in (("words", words), ("others", others)):
+        if isinstance(group, str) or len(group) == 0:
+            raise ValueError(f"{name} must be a non-empty list of words, got {group!r}")
+        unknown = [w for w in group if w not in table.vocab]
+        if unknown:
+            raise ValueError(f"{name} must be in the vocabulary; unknown: {unknown}")
+    a = table.lookup(list(words))
+    b = table.lookup(list(others))
+    return cosine_similarity(a[:, None, :], b[None, :, :])
+
+
+def word_vector_in(table: EmbeddingTable, text: str, word: str) -> np.ndarray:
+    """The vector that ``word`` (a token, as :func:`~transformer_tutorial.tokens.tokenize`
+    writes it) gets inside ``text``: its row of ``table.lookup(text)``, shape ``(d_model,)``.
+
+    The row depends on the word alone, never on ``text``: that is the point of chapter 1.
+    """
+    tokens = tokenize(text)
+    if word not in tokens:
+        raise ValueError(f"{word!r} is not a token of {text!r}; its tokens are {tokens}")
+    return table.lookup(tokens)[tokens.index(word)]
+
+
+def most_similar(
+    table: EmbeddingTable, word: str, candidates: Sequence[str] | None = None
+) -> list[tuple[str, float]]:
+    """``(candidate, cosine similarity to word)`` for every candidate other than ``word``
+    itself, most similar first (ties keep the candidates' order). ``candidates`` default to
+    the table's ordinary words (:attr:`Vocabulary.words`)."""
+    candidates = table.vocab.words if candidates is None else candidates
+    others = [c for c in candidates if c != word]
+    if not others:
+        raise ValueError(f"candidates must hold at least one word other than {word!r}")
+    similarities = similarity_matrix(table, [word], others)[0]
+    order = np.argsort(-similarities, kind="stable")
+    return [(others[i], float(similarities[i])) for i in order]

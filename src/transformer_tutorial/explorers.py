@@ -343,3 +343,44 @@ def sqrt_dk_scaling() -> Explorer:
         "one-hot; scaled, they keep a spread of about 1 whatever d_k is.",
     )
 
+
+# -- Chapter 1: tokens and embeddings ----------------------------------------------------
+
+
+def word_similarity(random_d_model: int = 64, seed: int = 0) -> Explorer:
+    """Pick a word of the toy vocabulary and a table (the hand-made one, or a random one of
+    width ``random_d_model`` as before training): one bar per other word, its cosine
+    similarity to the chosen word, most similar first."""
+    from transformer_tutorial.embeddings import EmbeddingTable, most_similar, toy_embeddings
+    from transformer_tutorial.plots import bar_chart
+
+    toy = toy_embeddings()
+    tables = {
+        "hand-made table (like a trained model)": toy,
+        f"random table (untrained, d_model={random_d_model})": EmbeddingTable.random(
+            toy.vocab, random_d_model, seed
+        ),
+    }
+
+    def draw(word: str, table: str) -> Figure:
+        pairs = most_similar(tables[table], word)
+        return bar_chart(
+            [similarity for _, similarity in pairs],
+            [other for other, _ in pairs],
+            title=table,
+            xlabel=f'cosine similarity to "{word}"',
+            value_range=(-1.0, 1.0),
+        )
+
+    return Explorer(
+        "Which words does a word sit close to?",
+        (
+            Control("word", toy.vocab.words, label="word", default="cat"),
+            Control("table", tuple(tables), label="embedding table"),
+        ),
+        draw,
+        caption="Each bar is the cosine similarity between the chosen word's vector and "
+        "another word's vector. In the hand-made table animals sit close to animals; in a "
+        "random table, as before training, no word is much closer to one word than another.",
+    )
+

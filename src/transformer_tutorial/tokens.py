@@ -63,6 +63,11 @@ class Vocabulary:
     def __contains__(self, token: object) -> bool:
         return token in self._ids
 
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The ordinary tokens: every entry after the special tokens."""
+        return self.tokens[len(SPECIAL_TOKENS) :]
+
     def id_of(self, token: str) -> int:
         """The id of ``token``, or the id of ``<unk>`` if the vocabulary lacks it."""
         return self._ids.get(token, self._ids[UNK])
