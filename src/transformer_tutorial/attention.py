@@ -25,6 +25,8 @@ __all__ = [
     "scaled_dot_product_attention",
     "causal_mask",
     "padding_mask",
+    "context_contributions",
+    "entropy",
 ]
 
 
@@ -144,3 +146,43 @@ def padding_mask(token_ids: np.ndarray, pad_id: int = 0) -> np.ndarray:
             f"token_ids must be integers of shape (batch, seq), got {ids.dtype} {ids.shape}"
         )
     return (ids != pad_id)[:, None, :]
+
+
+def context_contributions(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The terms of the context vectors, :math:`a_{ij}\\, v_j`, before they are summed.
+
+    ``weights``: ``(..., q_len, k_len)``; ``values``: ``(..., k_len, d_v)``; returns
+    ``(..., q_len, k_len, d_v)``. Summing over the ``k_len`` axis (``axis=-2``) gives
+    :func:`context_vectors`, :math:`c_i = \\sum_j a_{ij}\\, v_j`.
+    """
+    weights = require_ndim(as_float_array(weights, "weights"), "weights", 2, "(..., q_len, k_len)")
+    values = require_ndim(as_float_array(values, "values"), "values", 2, "(..., k_len, d_v)")
+    if weights.shape[-1] != values.shape[-2]:
+        raise ValueError(
+            "weights (..., q_len, k_len) and values (..., k_len, d_v) must share k_len; "
+            f"got weights {weights.shape} and values {values.shape}"
+        )
+    return weights[..., :, :, None] * values[..., None, :, :]
+
+
+def entropy(weights: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Shannon entropy of attention weights in nats, :math:`H(a) = -\\sum_j a_j \\ln a_j`.
+
+    ``weights``: any shape, each slice along ``axis`` a distribution (non-negative, summing to
+    1); returns the input's shape without ``axis``. :math:`0 \\ln 0` counts as 0. ``H`` is 0
+    for a one-hot row (all attention on one token) and :math:`\\ln n` for uniform weights over
+    ``n`` tokens: the lower the entropy, the sharper the attention.
+    """
+    weights = as_float_array(weights, "weights")
+    if weights.ndim == 0 or 0 in weights.shape:
+        raise ValueError(f"weights must be a non-empty array (..., k_len), got {weights.shape}")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("weights must be finite and non-negative")
+    totals = np.sum(weights, axis=axis)
+    if not np.allclose(totals, 1.0, atol=1e-6):
+        raise ValueError(
+            f"each slice of weights along axis {axis} must sum to 1 (a distribution); "
+            f"got sums between {totals.min():.6g} and {totals.max():.6g}"
+        )
+    logs = np.log(weights, out=np.zeros_like(weights), where=weights > 0)
+    return 0.0 - np.sum(weights * logs, axis=axis)  # not -sum: one-hot gives 0.0, not -0.0
