@@ -301,6 +301,62 @@ _STATIC_SCRIPT = """(function (root) {
 })(document.currentScript.parentNode);"""
 
 
+# -- Chapter 2: attention as a weighted average ------------------------------------------
+
+WEIGHTED_AVERAGE_SENTENCE = "The cat sat on the mat because it was tired."
+TEMPERATURES = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+
+def draw_softmax_temperature(
+    temperature: float, sentence: str = WEIGHTED_AVERAGE_SENTENCE, query: str = "it"
+) -> Figure:
+    """Toy-embedding attention weights :math:`\\mathrm{softmax}(XX^\\top / T)` of ``sentence``
+    at ``temperature`` ``T``: every word's weights (heatmap) and the row of ``query`` (bars),
+    with that row's largest weight and entropy in the title."""
+    import numpy as np
+
+    from transformer_tutorial.attention import entropy, relevance_scores, softmax
+    from transformer_tutorial.embeddings import toy_embeddings
+    from transformer_tutorial.plots import attention_heatmap, bar_chart
+    from transformer_tutorial.tokens import tokenize
+
+    tokens = tokenize(sentence)
+    if query not in tokens:
+        raise ValueError(f"query must be a token of the sentence {tokens}, got {query!r}")
+    x = toy_embeddings().lookup(tokens)
+    weights = softmax(relevance_scores(x, x), temperature)
+    row = weights[tokens.index(query)]
+    figure = Figure(figsize=(11.0, 4.8), layout="constrained")
+    left, right = figure.subplots(1, 2, width_ratios=(1.3, 1.0))
+    attention_heatmap(weights, tokens, tokens, ax=left, title="every word's weights")
+    bar_chart(row, tokens, ax=right, xlabel="attention weight", value_range=(0.0, 1.0),
+              title=f"the row of {query!r}")
+    figure.suptitle(
+        f"T = {temperature:g}: the largest weight of {query!r} is {row.max():.2f} "
+        f"(on {tokens[int(row.argmax())]!r}); entropy {entropy(row):.2f} nats "
+        f"(uniform: {np.log(len(tokens)):.2f})"
+    )
+    return figure
+
+
+def softmax_temperature(
+    sentence: str = WEIGHTED_AVERAGE_SENTENCE, query: str = "it"
+) -> Explorer:
+    """Chapter 2: the softmax temperature :math:`T` sharpens (:math:`T<1`) or flattens
+    (:math:`T>1`) the attention weights of ``sentence``. Slider: ``temperature``."""
+    def draw(temperature: float) -> Figure:
+        return draw_softmax_temperature(temperature, sentence, query)
+
+    return Explorer(
+        title="Softmax temperature: sharper or flatter weights",
+        controls=(Control("temperature", TEMPERATURES, label="temperature T", default=1.0),),
+        draw=draw,
+        caption="Weights softmax(s / T) of the hand-made toy vectors. Small T puts almost all "
+        "of a row's weight on its highest score (entropy near 0); large T spreads it evenly "
+        "(entropy near ln n, the uniform row). Every row still sums to 1.",
+    )
+
+
 # -- Chapter 3: queries, keys and values -------------------------------------------------
 
 SCALING_TOKENS = ("the", "cat", "sat", "on", "the", "mat", "because", "it", "was", "tired")

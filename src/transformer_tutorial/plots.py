@@ -401,3 +401,130 @@ def bar_chart(
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+# -- Chapter 2: one query's row, before and after the softmax, and its context vector -----
+
+CATEGORY_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+OTHERS_COLOR = "#BBBBBB"  # CATEGORY_COLORS: the Okabe-Ito palette, colour-blind safe
+REFERENCE_MARKERS = ("o", "D", "s", "^", "v")
+
+
+def scores_vs_weights(
+    scores: np.ndarray,
+    weights: np.ndarray,
+    tokens: Sequence[str],
+    title: str | None = None,
+) -> Figure:
+    """One query's row before and after the softmax, side by side (two :func:`bar_chart`s):
+    relevance scores ``(k_len,)`` on the left, attention weights ``(k_len,)`` on the right on a
+    fixed 0 to 1 scale, with their sum in the panel title."""
+    scores = as_float_array(scores, "scores")
+    weights = as_float_array(weights, "weights")
+    if scores.ndim != 1 or weights.shape != scores.shape:
+        raise ValueError(
+            "scores and weights must have the same shape (k_len,), "
+            f"got {scores.shape} and {weights.shape}"
+        )
+    if not np.isfinite(weights).all() or (weights < 0).any() or (weights > 1).any():
+        raise ValueError("weights must lie between 0 and 1")
+    figure = Figure(figsize=(9.0, 1.3 + 0.3 * scores.size), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    bar_chart(scores, tokens, ax=left, xlabel="relevance score", title="scores: any real numbers")
+    bar_chart(weights, tokens, ax=right, xlabel="attention weight", value_range=(0.0, 1.0),
+              title=f"softmax weights: 0 to 1, sum = {weights.sum():.4f}")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def contribution_bars(
+    contributions: np.ndarray,
+    key_tokens: Sequence[str],
+    feature_labels: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+    top: int = 5,
+    references: Mapping[str, np.ndarray] | None = None,
+    weights: np.ndarray | None = None,
+) -> Figure:
+    """A context vector taken apart: one stacked bar per feature, one segment per key token.
+
+    ``contributions``: ``(k_len, d)``, row *j* the term :math:`a_{ij} v_j` of
+    :math:`c_i = \\sum_j a_{ij} v_j` (``attention.context_contributions``). The ``top`` tokens
+    with the largest contributions (summed absolute values) get their own colour, the rest are
+    merged into one grey segment; positive parts stack up and negative parts down from 0. A
+    black bar marks each feature's sum, the context vector. ``references``: ``label -> (d,)``
+    vectors to compare with, drawn as hollow markers beside the bars. ``weights``: the row
+    :math:`a_{i\\cdot}` ``(k_len,)``, written into the legend next to each token.
+    """
+    contributions = as_float_array(contributions, "contributions")
+    if contributions.ndim != 2 or 0 in contributions.shape:
+        raise ValueError(f"contributions must have shape (k_len, d), got {contributions.shape}")
+    if not np.isfinite(contributions).all():
+        raise ValueError("contributions must be finite")
+    k_len, d = contributions.shape
+    tokens = [str(t) for t in key_tokens]
+    if len(tokens) != k_len:
+        raise ValueError(
+            f"key_tokens must have one label per row of contributions ({k_len}), got {len(tokens)}"
+        )
+    features = _check_labels(feature_labels, d, "feature_labels", "column of contributions")
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= len(CATEGORY_COLORS):
+        raise ValueError(f"top must be an integer in [1, {len(CATEGORY_COLORS)}], got {top!r}")
+    references = dict(references or {})
+    if len(references) > len(REFERENCE_MARKERS):
+        raise ValueError(f"at most {len(REFERENCE_MARKERS)} references, got {len(references)}")
+    for name, vector in references.items():
+        references[name] = as_float_array(vector, f"references[{name!r}]")
+        if references[name].shape != (d,):
+            raise ValueError(
+                f"references[{name!r}] must have shape (d,) = ({d},), got {references[name].shape}"
+            )
+
+    if weights is not None:
+        weights = as_float_array(weights, "weights")
+        if weights.shape != (k_len,):
+            raise ValueError(f"weights must have shape (k_len,) = ({k_len},), got {weights.shape}")
+    order = np.argsort(-np.abs(contributions).sum(axis=1), kind="stable")
+    segments = [
+        (contributions[j], _token_at(tokens, j, weights), CATEGORY_COLORS[n])
+        for n, j in enumerate(order[:top])
+    ]
+    rest = order[top:]
+    if rest.size:
+        label = f"{rest.size} other token" + ("s" if rest.size > 1 else "")
+        segments.append((contributions[rest].sum(axis=0), label, OTHERS_COLOR))
+
+    ax = new_axes(ax, figsize=(2.8 + 1.1 * d, 3.8))
+    x = np.arange(d)
+    up, down = np.zeros(d), np.zeros(d)
+    for values, label, color in segments:
+        positive, negative = np.maximum(values, 0.0), np.minimum(values, 0.0)
+        ax.bar(x, positive, bottom=up, width=0.55, color=color, label=label,
+               edgecolor="white", linewidth=0.5)
+        ax.bar(x, negative, bottom=down, width=0.55, color=color, edgecolor="white",
+               linewidth=0.5)
+        up, down = up + positive, down + negative
+    ax.scatter(x, contributions.sum(axis=0), marker="_", s=900, linewidths=2.5, color="black",
+               zorder=3, label="sum: the context vector")
+    for (name, vector), marker in zip(references.items(), REFERENCE_MARKERS, strict=False):
+        ax.scatter(x + 0.38, vector, marker=marker, s=40, facecolors="none",
+                   edgecolors="black", zorder=3, label=name)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(x, features)
+    ax.set_xlim(-0.6, d - 0.3)
+    ax.set_ylabel("value")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def _token_at(tokens: list[str], j: int, weights: np.ndarray | None = None) -> str:
+    """A token's name, with its position when it occurs more than once, and its weight."""
+    name = tokens[j] if tokens.count(tokens[j]) == 1 else f"{tokens[j]} (position {j})"
+    return name if weights is None else f"{weights[j]:.2f} × {name}"
+
+
+__all__ += ["scores_vs_weights", "contribution_bars"]
