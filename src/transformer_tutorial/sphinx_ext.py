@@ -1,17 +1,190 @@
 """The book build's Sphinx extension (listed in ``_config.yml``).
 
-It makes every explorer render as its static HTML viewer: notebooks executed during the book
-build run in kernels started by this process, and they inherit its environment.
+* Every explorer renders as its static HTML viewer: notebooks executed during the book build
+  run in kernels started by this process, and they inherit its environment
+  (:data:`~transformer_tutorial.explorers.STATIC_ENV_VAR`).
+* Every browser asset is served from the site itself: the pinned npm packages
+  (``package.json``/``package-lock.json``, installed by ``make book``) are copied into
+  ``_vendor/`` of the built site, and KaTeX's CSS and the widget manager point there. The
+  folder is deliberately not called ``_static``: Jupyter Book injects every ``.js``/``.css``
+  of a ``_static`` folder into every page.
+* bertviz views built in the book (:mod:`transformer_tutorial.bertviz_views`) hold
+  :data:`VENDOR_URL_MARKER` where the site's ``_vendor/`` URL goes; each page's marker is
+  replaced with that page's relative path to ``_vendor/``.
+* Every notebook page says how to run it live: a line under its title links its ``.ipynb``
+  and names ``make lab``.
+* ``.. api-modules::`` (in ``book/api.md``) documents every public module of the package
+  (autodoc + viewcode), so a module added later appears without editing the page.
+* Output images without alt text (myst-nb gives none unless the output's metadata has one)
+  get the code line that drew them.
 """
 
 from __future__ import annotations
 
 import os
+import pkgutil
+import posixpath
+import shutil
+from pathlib import Path
 
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.osutil import relative_uri
+
+import transformer_tutorial
 from transformer_tutorial import __version__
 from transformer_tutorial.explorers import STATIC_ENV_VAR
+
+VENDOR_DIR = "_vendor"
+# What the built site serves: destination under ``_vendor/`` -> source under ``node_modules/``.
+# A directory is copied whole (skipping source maps).
+VENDOR_FILES = {
+    "katex/katex.min.css": "katex/dist/katex.min.css",
+    "katex/fonts": "katex/dist/fonts",  # katex.min.css loads url(fonts/KaTeX_*.woff2)
+    "requirejs/require.js": "requirejs/require.js",
+    "d3/d3.min.js": "d3/dist/d3.min.js",
+    "jquery/jquery.min.js": "jquery/dist/jquery.min.js",
+    # The widget manager loads its icon fonts relative to its own URL: keep them beside it.
+    "html-manager": "@jupyter-widgets/html-manager/dist",
+}
+_HTML_MANAGER_SKIP = ("*.map", "embed.js*", "libembed-amd.js", "[0-9]*.embed.js")
+# Sphinx prefixes local asset paths with ``_static/``; ``../`` climbs back to the site root.
+_FROM_STATIC = posixpath.join("..", VENDOR_DIR)
+VENDOR_URL_MARKER = "__TT_VENDOR_URL__/"
+
+
+def vendor_source_dir(srcdir: str | os.PathLike[str]) -> Path:
+    """``node_modules`` of the book: where ``npm ci`` put the pinned assets."""
+    return Path(srcdir) / "node_modules"
+
+
+def _set_asset_config(app, config) -> None:
+    config.katex_css_path = posixpath.join(_FROM_STATIC, "katex/katex.min.css")
+    # myst-nb adds these to pages that hold widget state (its default is two CDN URLs).
+    config.nb_ipywidgets_js = {
+        posixpath.join(_FROM_STATIC, "requirejs/require.js"): {},
+        posixpath.join(_FROM_STATIC, "html-manager/embed-amd.js"): {},
+    }
+
+
+def _copy_vendor(app) -> None:
+    if app.builder.format != "html":
+        return
+    source = vendor_source_dir(app.srcdir)
+    missing = [src for src in VENDOR_FILES.values() if not (source / src).exists()]
+    if missing:
+        raise RuntimeError(
+            f"the pinned browser assets are missing from {source} ({', '.join(missing)}): "
+            "run `npm ci` at the repository root (`make book` does)"
+        )
+    target = Path(app.outdir) / VENDOR_DIR
+    for dest, src in VENDOR_FILES.items():
+        src_path, dest_path = source / src, target / dest
+        if src_path.is_dir():
+            ignore = shutil.ignore_patterns(*_HTML_MANAGER_SKIP, "*.map")
+            shutil.copytree(src_path, dest_path, ignore=ignore, dirs_exist_ok=True)
+        else:
+            dest_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src_path, dest_path)
+
+
+def _is_notebook(app, docname: str) -> bool:
+    return Path(app.env.doc2path(docname)).suffix == ".ipynb"
+
+
+def _run_live_note(app, doctree: nodes.document, docname: str) -> None:
+    """A line under a notebook page's title: download the ``.ipynb`` or ``make lab``."""
+    if not _is_notebook(app, docname) or app.builder.format != "html":
+        return
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None or not isinstance(section[0], nodes.title):
+        return
+    filename = Path(app.env.doc2path(docname)).name
+    href = relative_uri(
+        app.builder.get_target_uri(docname), posixpath.join("_sources", docname + ".ipynb")
+    )
+    para = nodes.paragraph()
+    para += nodes.strong(text="Run this chapter yourself: ")
+    para += nodes.Text("download the notebook ")
+    para += nodes.reference("", "", nodes.literal(text=filename), refuri=href)
+    para += nodes.Text(" or, in a clone of the repository, run ")
+    para += nodes.literal(text="make lab")
+    para += nodes.Text(" to open every chapter in JupyterLab with live sliders.")
+    section.insert(1, nodes.container("", para, classes=["tt-run-live"]))
+
+
+def _image_alt_text(app, doctree: nodes.document, docname: str) -> None:
+    """Alt text for notebook output images that have none (myst-nb sets it only from cell or
+    output metadata): the code line that produced the figure."""
+    for image in doctree.findall(nodes.image):
+        if not image.get("alt"):
+            image["alt"] = _alt_from_cell(image)
+
+
+def _classes(node: nodes.Node) -> list[str]:
+    return node.get("classes", []) if isinstance(node, nodes.Element) else []
+
+
+def _alt_from_cell(image: nodes.image) -> str:
+    """``Figure: <last line of the cell's code>``, the call that drew it."""
+    cell = image.parent
+    while cell is not None and "cell" not in _classes(cell):
+        cell = cell.parent
+    lines: list[str] = []
+    if cell is not None:
+        for block in cell.findall(nodes.literal_block):
+            if any("cell_input" in _classes(a) for a in _ancestors(block)):
+                lines += [line.strip() for line in block.astext().splitlines() if line.strip()]
+    code = next((line for line in reversed(lines) if not line.startswith("#")), "")
+    return f"Figure: {code}" if code else "Figure produced by the code cell above"
+
+
+def _ancestors(node: nodes.Node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
+def _resolve_vendor_marker(app, pagename, templatename, context, doctree) -> None:
+    body = context.get("body")
+    if body and VENDOR_URL_MARKER in body:
+        url = context["pathto"](VENDOR_DIR, 1) + "/"
+        context["body"] = body.replace(VENDOR_URL_MARKER, url)
+
+
+def public_modules() -> list[str]:
+    """Every module of :mod:`transformer_tutorial` whose name does not start with ``_``."""
+    return sorted(
+        f"{transformer_tutorial.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(transformer_tutorial.__path__)
+        if not info.name.startswith("_")
+    )
+
+
+class ApiModules(SphinxDirective):
+    """One section per public module: its docstring and documented members.
+
+    Use it inside ``{eval-rst}``: autodoc's output is reStructuredText.
+    """
+
+    def run(self) -> list[nodes.Node]:
+        sections = []
+        for module in public_modules():
+            section = nodes.section(ids=[nodes.make_id(f"api-{module}")])
+            section += nodes.title("", "", nodes.literal(text=module))
+            directive = [f".. automodule:: {module}", "   :members:"]
+            self.state.nested_parse(StringList(directive, self.get_source_info()[0]), 0, section)
+            sections.append(section)
+        return sections
 
 
 def setup(app) -> dict:
     os.environ[STATIC_ENV_VAR] = "1"
+    app.connect("config-inited", _set_asset_config)
+    app.connect("builder-inited", _copy_vendor)
+    app.connect("doctree-resolved", _run_live_note)
+    app.connect("doctree-resolved", _image_alt_text)
+    app.connect("html-page-context", _resolve_vendor_marker)
+    app.add_directive("api-modules", ApiModules)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
