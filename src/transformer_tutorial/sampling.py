@@ -1,0 +1,108 @@
+"""Choosing the next token from the language-model head's scores (chapter 9).
+
+The head gives one score (logit) :math:`z_t` per vocabulary entry. Turning them into the
+distribution the next token is drawn from takes up to three steps, each a small function here:
+
+* **temperature** :math:`T`: :math:`p_t = e^{z_t/T} / \\sum_u e^{z_u/T}`
+  (:func:`next_token_distribution`; :math:`T \\to 0` is greedy decoding, :math:`T > 1` flattens);
+* **top-k**: keep the :math:`k` most likely tokens and renormalize (:func:`top_k_filter`);
+* **top-p** (nucleus, Holtzman et al. 2020): keep the smallest set of most likely tokens whose
+  probabilities add up to at least :math:`p`, and renormalize (:func:`top_p_filter`).
+
+All functions work on one distribution, a 1-D numpy array over the vocabulary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transformer_tutorial.attention import softmax
+from transformer_tutorial.validation import as_float_array
+
+__all__ = [
+    "top_k_filter",
+    "top_p_filter",
+    "next_token_distribution",
+    "sample_token",
+]
+
+
+def _distribution(probs: object) -> np.ndarray:
+    probs = as_float_array(probs, "probs")
+    if probs.ndim != 1 or probs.size == 0:
+        raise ValueError(f"probs must have shape (vocab,), got {probs.shape}")
+    if not np.isfinite(probs).all() or (probs < 0).any() or not np.isclose(probs.sum(), 1.0):
+        raise ValueError("probs must be finite, non-negative and sum to 1")
+    return probs
+
+
+def top_k_filter(probs: np.ndarray, k: int) -> np.ndarray:
+    """Keep the ``k`` most likely entries of ``probs`` ``(vocab,)``, zero the rest, renormalize.
+
+    :math:`p'_t = p_t / \\sum_{u \\in \\text{top-}k} p_u` for :math:`t` among the :math:`k`
+    largest, 0 otherwise. Ties at the boundary are broken by token id (lower id kept).
+    """
+    probs = _distribution(probs)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= probs.size:
+        raise ValueError(f"k must be an integer in [1, vocab] = [1, {probs.size}], got {k!r}")
+    keep = np.argsort(-probs, kind="stable")[:k]
+    out = np.zeros_like(probs)
+    out[keep] = probs[keep]
+    return out / out.sum()
+
+
+def top_p_filter(probs: np.ndarray, p: float) -> np.ndarray:
+    """Nucleus filtering of ``probs`` ``(vocab,)``: keep the fewest most likely entries whose
+    total probability reaches ``p`` (in (0, 1]), zero the rest, renormalize.
+
+    Sorted from most to least likely, an entry is kept if the probability of the entries
+    before it is below :math:`p`; so the most likely token is always kept.
+    """
+    probs = _distribution(probs)
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 1:
+        raise ValueError(f"p must be a number in (0, 1], got {p!r}")
+    order = np.argsort(-probs, kind="stable")
+    before = np.cumsum(probs[order]) - probs[order]  # mass of the more likely entries
+    keep = order[before < p]
+    out = np.zeros_like(probs)
+    out[keep] = probs[keep]
+    return out / out.sum()
+
+
+def next_token_distribution(
+    logits: np.ndarray,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> np.ndarray:
+    """The distribution the next token is drawn from, ``(vocab,)``.
+
+    :math:`p = \\mathrm{softmax}(z / T)`, then :func:`top_k_filter` (if ``top_k``) and
+    :func:`top_p_filter` (if ``top_p``). ``temperature=0`` means greedy decoding: all the
+    probability on the highest logit (the lowest id among ties).
+    """
+    logits = as_float_array(logits, "logits").astype(np.float64)
+    if logits.ndim != 1 or logits.size == 0 or not np.isfinite(logits).all():
+        raise ValueError(f"logits must be finite numbers of shape (vocab,), got {logits.shape}")
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+    if not np.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if temperature == 0:
+        probs = np.zeros_like(logits)
+        probs[int(np.argmax(logits))] = 1.0
+    else:
+        probs = softmax(logits, temperature=temperature)
+    if top_k is not None:
+        probs = top_k_filter(probs, top_k)
+    if top_p is not None:
+        probs = top_p_filter(probs, top_p)
+    return probs
+
+
+def sample_token(probs: np.ndarray, rng: np.random.Generator) -> int:
+    """Draw one token id from ``probs`` ``(vocab,)`` with the numpy generator ``rng``."""
+    probs = _distribution(probs)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng), got {rng!r}")
+    return int(rng.choice(probs.size, p=probs / probs.sum()))
