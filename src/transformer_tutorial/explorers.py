@@ -19,6 +19,7 @@ The chapter explorers are declared at the bottom of this module.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import itertools
@@ -440,3 +441,220 @@ def word_similarity(random_d_model: int = 64, seed: int = 0) -> Explorer:
         "random table, as before training, no word is much closer to one word than another.",
     )
 
+
+# -- Chapter 4: multi-head attention ---------------------------------------------------
+
+HEADS_SENTENCES = (
+    "the cat saw the dog and the dog saw the cat .",
+    "the cat sat on the mat because it was tired .",
+    "how are you",
+)
+HEADS_COUNTS = (1, 2, 4)
+
+
+@functools.lru_cache(maxsize=16)
+def _pattern_weights(tokens: tuple[str, ...], num_heads: int) -> Any:
+    """Weights ``(heads, seq, seq)`` (numpy) of the hand-built heads regrouped into
+    ``num_heads``."""
+    from transformer_tutorial.multihead import pattern_features, pattern_heads, regroup_heads
+
+    _, weights = regroup_heads(pattern_heads(), num_heads)(pattern_features(list(tokens)))
+    return weights[0].detach().numpy()
+
+
+def draw_heads(sentence: str, num_heads: int, job: str) -> Figure:
+    """The head that holds ``job`` (one of the four hand-built jobs,
+    :data:`~transformer_tutorial.multihead.HEAD_PATTERNS`) when the same weights are split
+    into ``num_heads`` heads, on ``sentence``."""
+    from transformer_tutorial.multihead import HEAD_PATTERNS
+    from transformer_tutorial.plots import attention_heatmap
+    from transformer_tutorial.tokens import tokenize
+
+    if job not in HEAD_PATTERNS:
+        raise ValueError(f"job must be one of {HEAD_PATTERNS}, got {job!r}")
+    if num_heads not in HEADS_COUNTS:
+        raise ValueError(f"num_heads must be one of {HEADS_COUNTS}, got {num_heads!r}")
+    tokens = tokenize(sentence)
+    weights = _pattern_weights(tuple(tokens), num_heads)
+    per_head = len(HEAD_PATTERNS) // num_heads
+    head = HEAD_PATTERNS.index(job) // per_head
+    jobs = " + ".join(HEAD_PATTERNS[head * per_head : (head + 1) * per_head])
+    return attention_heatmap(
+        weights[head], tokens, tokens,
+        title=f"{num_heads} head{'s' if num_heads > 1 else ''}: head {head} = {jobs}",
+    )
+
+
+def heads_explorer() -> Explorer:
+    """Chapter 4: the same four hand-built jobs split into 4, 2 or 1 heads; follow one job."""
+    from transformer_tutorial.multihead import HEAD_PATTERNS
+
+    return Explorer(
+        "One job per head, or several jobs in one head",
+        (
+            Control("sentence", HEADS_SENTENCES, label="sentence", free_text=True),
+            Control("num_heads", HEADS_COUNTS, label="number of heads", default=4),
+            Control("job", HEAD_PATTERNS, label="show the head that does"),
+        ),
+        draw_heads,
+        caption="The same W^Q, W^K, W^V, W^O every time, split into 4, 2 or 1 heads. With 4 "
+        "heads each does one job. With fewer, a head adds up the scores of the jobs it holds "
+        "and one softmax must share its attention among them: the patterns blur together.",
+    )
+
+
+# -- Chapter 5: positional encoding ------------------------------------------------------
+
+POSITION_COUNT = 48
+POSITION_D_MODEL = 32
+POSITION_CHOICES = tuple(range(0, POSITION_COUNT, 4))  # 12 positions
+POSITION_KINDS = ("sinusoidal", "learned (untrained)", "RoPE")
+
+
+@functools.lru_cache(maxsize=8)
+def _position_tables(kind: str, seed: int = 0) -> tuple[Any, Any]:
+    """``(vectors (positions, d), dot products (positions, positions))`` tensors for one
+    kind."""
+    import torch
+
+    from transformer_tutorial.positional import (
+        LearnedPositionalEmbedding,
+        apply_rotary,
+        position_dot_products,
+        rotary_scores,
+        sinusoidal_encoding,
+    )
+
+    if kind == "sinusoidal":
+        table = sinusoidal_encoding(POSITION_COUNT, POSITION_D_MODEL)
+        return table, position_dot_products(table)
+    if kind == "learned (untrained)":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            table = LearnedPositionalEmbedding(POSITION_COUNT, POSITION_D_MODEL).embedding.weight
+        return table.detach(), position_dot_products(table)
+    if kind == "RoPE":
+        generator = torch.Generator().manual_seed(seed)
+        q, k = torch.randn(2, POSITION_D_MODEL, generator=generator)
+        rotated = apply_rotary(q.expand(POSITION_COUNT, -1))  # q at every position
+        return rotated, rotary_scores(q, k, POSITION_COUNT)
+    raise ValueError(f"kind must be one of {POSITION_KINDS}, got {kind!r}")
+
+
+def draw_position(kind: str, position: int) -> Figure:
+    """Position ``position``'s vector and its dot products with every position, for one
+    ``kind`` of positional information (see :func:`position_explorer`)."""
+    from transformer_tutorial.plots import position_profile
+    from transformer_tutorial.positional import offset_reference, offset_spread
+
+    vectors, dots = _position_tables(kind)
+    low, high = float(dots.min()), float(dots.max())
+    pad = 0.05 * (high - low)
+    labels = {
+        "sinusoidal": ("PE of the position (added to the token's embedding)",
+                       "PE(position) · PE(n)"),
+        "learned (untrained)": ("learned vector of the position (random before training)",
+                                "E(position) · E(n)"),
+        "RoPE": ("a query q rotated to the position", "RoPE(q, position) · RoPE(k, n)"),
+    }[kind]
+    return position_profile(
+        vectors[position].numpy(), dots[position].numpy(), position,
+        reference=offset_reference(dots, position).numpy(),
+        title=f"{kind}, position {position}\nlargest gap to 'distance only', over all "
+        f"positions: {offset_spread(dots):.2g}",
+        vector_label=labels[0], similarity_label=labels[1], value_range=(low - pad, high + pad),
+    )
+
+
+def position_explorer() -> Explorer:
+    """Chapter 5: one position's encoding and how it lines up with every other position."""
+    return Explorer(
+        "What a position looks like, and whom it resembles",
+        (
+            Control("kind", POSITION_KINDS, label="positional information"),
+            Control("position", POSITION_CHOICES, label="position", default=20),
+        ),
+        draw_position,
+        caption=f"Top: the vector of the chosen position (d = {POSITION_D_MODEL}). Bottom: its "
+        "dot product with each of the other positions. The dashed curve is what the bottom "
+        "curve would be if it depended only on the distance between the two positions. "
+        "Sinusoidal encodings and RoPE follow it exactly; an untrained learned table does not.",
+    )
+
+
+# -- Chapter 6: add & norm and the feed-forward network ----------------------------------
+
+NORM_SENTENCE = "the cat sat on the mat because it was tired ."
+NORM_D_MODEL = 16
+NORM_STAGES = (
+    "input: x + Attention(x)",
+    "standardized: (x - mean) / std",
+    "output: gamma * standardized + beta",
+)
+
+
+@functools.lru_cache(maxsize=4)
+def layer_norm_example(seed: int = 0) -> tuple[list[str], dict[str, Any]]:
+    """The first layer norm of a seeded post-norm encoder block (:func:`seeded_encoder_layer`,
+    ``d_model = 16``, 2 heads) on :data:`NORM_SENTENCE`: its tokens and
+    :func:`~transformer_tutorial.layers.layer_norm_steps` of :math:`x + \\mathrm{Attention}(x)`,
+    each ``(seq, d_model)`` (statistics ``(seq, 1)``), plus ``input``."""
+    from transformer_tutorial.embeddings import EmbeddingTable
+    from transformer_tutorial.layers import (
+        EncoderBlock,
+        encoder_block_steps,
+        layer_norm_steps,
+        seeded_encoder_layer,
+    )
+    from transformer_tutorial.positional import embed_with_positions
+    from transformer_tutorial.tokens import Vocabulary, tokenize
+
+    tokens = tokenize(NORM_SENTENCE)
+    table = EmbeddingTable.random(Vocabulary.from_texts([NORM_SENTENCE]), NORM_D_MODEL, seed)
+    block = EncoderBlock.from_torch(seeded_encoder_layer(NORM_D_MODEL, 2, 4 * NORM_D_MODEL,
+                                                         seed=seed))
+    steps = encoder_block_steps(block, embed_with_positions(tokens, table))
+    norm = layer_norm_steps(steps["x + attention"], block.add_norm1.norm)
+    result = {"input": steps["x + attention"][0]}
+    result.update({name: value[0] for name, value in norm.items()})
+    return tokens, result
+
+
+def draw_layer_norm(token: str, stage: str) -> Figure:
+    """One token's features at one stage of layer normalization (see
+    :func:`layer_norm_explorer`); ``token`` is ``"word (position p)"``."""
+    from transformer_tutorial.plots import feature_bars
+
+    tokens, steps = layer_norm_example()
+    names = layer_norm_token_labels(tokens)
+    if token not in names:
+        raise ValueError(f"token must be one of {names}, got {token!r}")
+    if stage not in NORM_STAGES:
+        raise ValueError(f"stage must be one of {NORM_STAGES}, got {stage!r}")
+    key = ("input", "standardized", "output")[NORM_STAGES.index(stage)]
+    bound = 1.1 * max(float(steps[k].abs().max()) for k in ("input", "standardized", "output"))
+    return feature_bars(steps[key][names.index(token)].numpy(), title=f'"{token}": {stage}',
+                        value_range=(-bound, bound))
+
+
+def layer_norm_token_labels(tokens: list[str]) -> list[str]:
+    """``"word (position p)"`` for each token: the labels of the token dropdown."""
+    return [f"{token} (position {p})" for p, token in enumerate(tokens)]
+
+
+def layer_norm_explorer() -> Explorer:
+    """Chapter 6: layer norm on one token, before, during and after."""
+    from transformer_tutorial.tokens import tokenize
+
+    labels = tuple(layer_norm_token_labels(tokenize(NORM_SENTENCE)))
+    return Explorer(
+        "Layer norm, one token at a time",
+        (
+            Control("token", labels, label="token", default=labels[1]),
+            Control("stage", NORM_STAGES, label="stage"),
+        ),
+        draw_layer_norm,
+        caption="The 16 features of one token inside the first Add & Norm of a seeded encoder "
+        "block. Standardizing moves each token's mean to 0 and its spread to 1 using only that "
+        "token's own features; the learned gamma and beta then rescale and shift each feature.",
+    )

@@ -30,6 +30,7 @@ Weights of a Hugging Face LLaMA-style model therefore load without permuting ``W
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -44,6 +45,12 @@ __all__ = [
     "rotary_cos_sin",
     "rotate_half",
     "apply_rotary",
+    "position_dot_products",
+    "offset_spread",
+    "rotary_scores",
+    "permutation_gap",
+    "offset_reference",
+    "embed_with_positions",
 ]
 
 
@@ -268,3 +275,122 @@ def apply_rotary(
     if positions.ndim == 2:  # (batch, seq, d) -> (batch, 1, seq, d): same for every head
         cos, sin = cos[:, None], sin[:, None]
     return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
+
+
+
+def position_dot_products(table: torch.Tensor) -> torch.Tensor:
+    """:math:`G_{mn} = PE_m \\cdot PE_n` for every pair of positions, ``(positions, positions)``.
+
+    ``table``: ``(positions, d)``, one encoding per position (e.g. :func:`sinusoidal_encoding`
+    or a learned table's ``weight``). For the sinusoidal table
+    :math:`PE_m \\cdot PE_n = \\sum_i \\cos((m - n)\\,\\omega_i)` depends on :math:`m - n` only.
+    """
+    if not isinstance(table, torch.Tensor) or table.ndim != 2 or 0 in table.shape:
+        shape = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
+        raise ValueError(f"table must be a tensor of shape (positions, d), got {shape}")
+    table = table.detach()
+    return table @ table.T
+
+
+def offset_spread(matrix: torch.Tensor) -> float:
+    """How far a ``(positions, positions)`` matrix is from depending on the offset only.
+
+    The largest difference between two entries :math:`G_{mn}` with the same offset
+    :math:`n - m` (the same diagonal): 0 exactly when :math:`G_{mn} = f(n - m)`.
+    """
+    square = isinstance(matrix, torch.Tensor) and matrix.ndim == 2
+    if not square or matrix.shape[0] != matrix.shape[1]:
+        shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+        raise ValueError(f"matrix must be a square tensor (positions, positions), got {shape}")
+    n = matrix.shape[0]
+    spreads = [
+        (diag.max() - diag.min()).item()
+        for diag in (torch.diagonal(matrix.detach(), offset) for offset in range(1 - n, n))
+    ]
+    return float(max(spreads))
+
+
+def rotary_scores(
+    q: torch.Tensor, k: torch.Tensor, num_positions: int, base: float = 10000.0
+) -> torch.Tensor:
+    """:math:`S_{mn} = \\mathrm{RoPE}(q, m) \\cdot \\mathrm{RoPE}(k, n)`, shape
+    ``(positions, positions)``.
+
+    The same query vector ``q`` and key vector ``k`` (both ``(d_head,)``) placed at every
+    position :math:`0 .. \\text{num\\_positions}-1`. Rotations by :math:`m\\theta` and
+    :math:`n\\theta` leave only the angle :math:`(n - m)\\theta` between them, so :math:`S_{mn}`
+    depends on :math:`n - m` only (:func:`offset_spread` is 0 up to rounding).
+    """
+    for name, v in (("q", q), ("k", k)):
+        if not isinstance(v, torch.Tensor) or v.ndim != 1 or not torch.is_floating_point(v):
+            shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+            raise ValueError(f"{name} must be a floating tensor of shape (d_head,), got {shape}")
+    if q.shape != k.shape:
+        raise ValueError(
+            f"q and k must both be (d_head,), got {tuple(q.shape)} and {tuple(k.shape)}"
+        )
+    _positive_int(num_positions, "num_positions")
+    positions = torch.arange(num_positions)
+    rq = apply_rotary(q.expand(num_positions, -1), positions, base)  # (positions, d_head)
+    rk = apply_rotary(k.expand(num_positions, -1), positions, base)
+    return rq @ rk.T
+
+
+def permutation_gap(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, permutation: object
+) -> float:
+    """:math:`\\max |f(x)_{\\pi} - f(x_{\\pi})|`: 0 when ``fn`` is permutation-equivariant.
+
+    ``x``: ``(batch, seq, d_model)``; ``permutation``: a reordering of ``range(seq)``;
+    ``fn`` maps ``(batch, seq, d)`` to ``(batch, seq, d')`` (e.g. self-attention). Shuffling
+    the tokens and then applying ``fn`` gives the same as applying ``fn`` and then shuffling
+    its outputs exactly when ``fn`` ignores the order of the tokens.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 3:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a tensor of shape (batch, seq, d_model), got {shape}")
+    perm = torch.as_tensor(permutation)
+    if perm.ndim != 1 or sorted(perm.tolist()) != list(range(x.shape[1])):
+        raise ValueError(
+            f"permutation must reorder range(seq) = range({x.shape[1]}), got {perm.tolist()}"
+        )
+    with torch.no_grad():
+        shuffled_after = fn(x)[:, perm]
+        shuffled_before = fn(x[:, perm])
+    if shuffled_after.shape != shuffled_before.shape:
+        raise ValueError("fn must return one vector per token, (batch, seq, d')")
+    return float((shuffled_after - shuffled_before).abs().max())
+
+
+
+def offset_reference(matrix: torch.Tensor, position: int) -> torch.Tensor:
+    """Row ``position`` of ``matrix`` as it would be if :math:`G_{mn}` depended on
+    :math:`n - m` only, read off the first row and column: :math:`G_{0, n-m}` for
+    :math:`n \\ge m`, :math:`G_{m-n, 0}` otherwise. Shape ``(positions,)``.
+
+    Equal to ``matrix[position]`` (up to rounding) exactly when :func:`offset_spread` is 0.
+    """
+    square = isinstance(matrix, torch.Tensor) and matrix.ndim == 2
+    if not square or matrix.shape[0] != matrix.shape[1]:
+        shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+        raise ValueError(f"matrix must be a square tensor (positions, positions), got {shape}")
+    n = matrix.shape[0]
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < n:
+        raise ValueError(f"position must be an integer in [0, {n}), got {position!r}")
+    matrix = matrix.detach()
+    after = matrix[0, : n - position]  # offsets 0 .. n-1-position
+    before = matrix[1 : position + 1, 0].flip(0)  # offsets -position .. -1
+    return torch.cat((before, after))
+
+
+def embed_with_positions(tokens: Sequence[str], table: object) -> torch.Tensor:
+    """The input of the first Transformer block, ``(1, seq, d_model)`` float32:
+    :math:`x_p = \\sqrt{d_{model}}\\, E_{t_p} + PE_p`.
+
+    ``table``: an :class:`~transformer_tutorial.embeddings.EmbeddingTable` (vectors of size
+    about 1); "Attention Is All You Need" (section 3.4) multiplies the embeddings by
+    :math:`\\sqrt{d_{model}}` before adding the sinusoidal encoding :math:`PE`.
+    """
+    vectors = torch.as_tensor(table.lookup(list(tokens)), dtype=torch.float32)  # (seq, d)
+    seq, d_model = vectors.shape
+    return (math.sqrt(d_model) * vectors + sinusoidal_encoding(seq, d_model))[None]

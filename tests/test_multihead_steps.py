@@ -1,0 +1,137 @@
+"""Multi-head attention step by step, regrouped heads and the hand-built heads of chapter 4."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from transformer_tutorial.multihead import (
+    HEAD_PATTERNS,
+    PATTERN_MAX_LEN,
+    MultiHeadAttention,
+    max_abs_difference,
+    multihead_steps,
+    pattern_features,
+    pattern_heads,
+    pattern_words,
+    regroup_heads,
+)
+from transformer_tutorial.tokens import tokenize
+
+SENTENCE = tokenize("the cat saw the dog and the dog saw the cat .")
+
+
+def _torch_mha(d_model: int, heads: int, seed: int = 0) -> nn.MultiheadAttention:
+    torch.manual_seed(seed)
+    ref = nn.MultiheadAttention(d_model, heads, batch_first=True).eval()
+    with torch.no_grad():
+        ref.in_proj_bias.normal_()
+        ref.out_proj.bias.normal_()
+    return ref
+
+
+def test_steps_end_where_torch_ends():
+    ref = _torch_mha(16, 4)
+    ours = MultiHeadAttention.from_torch(ref)
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(1))
+    steps = multihead_steps(ours, x)
+    expected, expected_weights = ref(x, x, x, need_weights=True, average_attn_weights=False)
+    assert max_abs_difference(steps["output"], expected) < 1e-5
+    assert max_abs_difference(steps["weights"], expected_weights) < 1e-6
+    shapes = {name: tuple(t.shape) for name, t in steps.items()}
+    assert shapes["Q_i"] == shapes["head_i"] == (2, 4, 5, 4)
+    assert shapes["scores"] == shapes["weights"] == (2, 4, 5, 5)
+    assert shapes["Concat"] == shapes["output"] == (2, 5, 16)
+    # Concat puts head h's features at h * d_head .. (h + 1) * d_head - 1
+    assert torch.equal(steps["Concat"][:, :, 4:8], steps["head_i"][:, 1])
+    np.testing.assert_allclose(steps["weights"].sum(-1).numpy(), 1.0, rtol=1e-6)
+
+
+def test_steps_rejects_a_wrong_width():
+    with pytest.raises(ValueError, match=r"\(batch, seq, 16\)"):
+        multihead_steps(MultiHeadAttention(16, 4), torch.zeros(1, 3, 8))
+    with pytest.raises(ValueError, match="MultiHeadAttention"):
+        multihead_steps(nn.Linear(4, 4), torch.zeros(1, 3, 4))
+
+
+def test_regrouping_into_one_head_equals_torch_with_one_head():
+    ref4 = _torch_mha(16, 4)
+    ours1 = regroup_heads(MultiHeadAttention.from_torch(ref4), 1)
+    ref1 = nn.MultiheadAttention(16, 1, batch_first=True).eval()
+    ref1.load_state_dict(ref4.state_dict())
+    x = torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(2))
+    out, weights = ours1(x)
+    expected, expected_weights = ref1(x, x, x, need_weights=True, average_attn_weights=False)
+    assert weights.shape == (1, 1, 6, 6)
+    assert max_abs_difference(out, expected) < 1e-5
+    assert max_abs_difference(weights, expected_weights) < 1e-6
+
+
+def test_fewer_heads_add_the_scores_of_the_heads_they_merge():
+    mha = pattern_heads()
+    x = pattern_features(SENTENCE)
+    four = multihead_steps(mha, x)
+    raw = four["scores"] * math.sqrt(mha.d_head)  # undo the 1/sqrt(16): plain dot products
+    one = multihead_steps(regroup_heads(mha, 1), x)
+    expected = torch.softmax(raw.sum(dim=1) / math.sqrt(64), dim=-1)
+    assert max_abs_difference(one["weights"][:, 0], expected) < 1e-6
+    same = regroup_heads(mha, 4)
+    assert max_abs_difference(same(x)[0], mha(x)[0]) == 0.0
+    with pytest.raises(ValueError, match="divisible"):
+        regroup_heads(mha, 3)
+
+
+def test_each_hand_built_head_does_its_job():
+    _, weights = pattern_heads()(pattern_features(SENTENCE))
+    w = weights[0].detach().numpy()  # (4, seq, seq)
+    n = len(SENTENCE)
+    assert HEAD_PATTERNS == ("previous token", "next token", "same word", "first token")
+    for p in range(1, n):
+        assert w[0, p, p - 1] > 0.95
+    for p in range(n - 1):
+        assert w[1, p, p + 1] > 0.95
+    np.testing.assert_allclose(w[0, 0], 1.0 / n, rtol=1e-6)  # no previous token: even spread
+    np.testing.assert_allclose(w[1, n - 1], 1.0 / n, rtol=1e-6)
+    for p, word in enumerate(SENTENCE):
+        same = [j for j, other in enumerate(SENTENCE) if other == word]
+        assert w[2, p, same].sum() > 0.95
+        np.testing.assert_allclose(w[2, p, same], w[2, p, same[0]], rtol=1e-6)
+    assert (w[3, :, 0] > 0.95).all()
+
+
+def test_each_head_reports_the_word_it_read_in_its_own_slot():
+    out, _ = pattern_heads()(pattern_features(SENTENCE))
+    words = pattern_words(SENTENCE)
+    assert words == ["the", "cat", "saw", "dog", "and", "."]
+    slots = out[0].detach().reshape(len(SENTENCE), 4, 16)  # (seq, heads, d_head)
+    dog = 4  # "the cat saw the dog": head 0 read "the", head 1 "and", head 2 "dog", head 3 "the"
+    assert [words[i] for i in slots[dog].argmax(-1)] == ["the", "and", "dog", "the"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=2, max_size=PATTERN_MAX_LEN))
+def test_previous_token_head_on_any_sentence(tokens):
+    _, weights = pattern_heads()(pattern_features(tokens))
+    prev = weights[0, 0, 1:].argmax(-1)
+    assert prev.tolist() == list(range(len(tokens) - 1))
+
+
+def test_pattern_inputs_reject_what_they_cannot_hold():
+    with pytest.raises(ValueError, match="1 to 16 tokens"):
+        pattern_features(["w"] * 17)
+    with pytest.raises(ValueError, match="sequence of token strings"):
+        pattern_features("a sentence")
+    with pytest.raises(ValueError, match="sharpness"):
+        pattern_heads(sharpness=0)
+
+
+def test_max_abs_difference():
+    assert max_abs_difference(np.array([1.0, 2.0]), torch.tensor([1.5, 1.0])) == 1.0
+    with pytest.raises(ValueError, match="same shape"):
+        max_abs_difference(np.zeros(2), np.zeros(3))
