@@ -56,7 +56,9 @@ def test_contribution_bars_stack_to_the_context_vector():
     ax = fig.axes[0]
     # the black marks sit at the sum of the terms: the context vector
     total = next(c for c in ax.collections if c.get_label() == "sum: the context vector")
-    np.testing.assert_allclose(total.get_offsets()[:, 1], WEIGHTS @ VALUES)
+    np.testing.assert_allclose([seg[:, 1] for seg in total.get_segments()],
+                               np.repeat((WEIGHTS @ VALUES)[:, None], 2, axis=1))
+    np.testing.assert_allclose([seg[:, 0].mean() for seg in total.get_segments()], [0, 1])
     reference = next(c for c in ax.collections if c.get_label() == "x_it")
     np.testing.assert_allclose(reference.get_offsets()[:, 1], VALUES[4])
     # positive parts stack up and negative parts down: the tops and bottoms meet the sums
@@ -72,6 +74,8 @@ def test_contribution_bars_stack_to_the_context_vector():
     assert all(name in legend for name in names)
     assert "2 other tokens" in legend
     assert [t.get_text() for t in ax.get_xticklabels()] == ["f0", "f1"]
+    low, high = ax.get_ylim()  # every bar and marker is inside the axes
+    assert low < min(terms[terms < 0].sum(), VALUES[4].min()) and high > VALUES[4].max()
 
 
 def test_positive_and_negative_parts_stack_apart():

@@ -506,14 +506,19 @@ def contribution_bars(
         ax.bar(x, negative, bottom=down, width=0.55, color=color, edgecolor="white",
                linewidth=0.5)
         up, down = up + positive, down + negative
-    ax.scatter(x, contributions.sum(axis=0), marker="_", s=900, linewidths=2.5, color="black",
-               zorder=3, label="sum: the context vector")
+    total = contributions.sum(axis=0)
+    ax.hlines(total, x - 0.34, x + 0.34, colors="black", linewidth=2.5, zorder=3,
+              label="sum: the context vector")
     for (name, vector), marker in zip(references.items(), REFERENCE_MARKERS, strict=False):
         ax.scatter(x + 0.38, vector, marker=marker, s=40, facecolors="none",
                    edgecolors="black", zorder=3, label=name)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(x, features)
     ax.set_xlim(-0.6, d - 0.3)
+    low = min(down.min(), total.min(), *(v.min() for v in references.values()), 0.0)
+    high = max(up.max(), total.max(), *(v.max() for v in references.values()), 0.0)
+    pad = 0.06 * ((high - low) or 1.0)
+    ax.set_ylim(low - pad if low < 0 else -pad / 2, high + pad)
     ax.set_ylabel("value")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if title:
