@@ -54,6 +54,9 @@ def test_weights_and_scores_has_two_panels_from_the_data() -> None:
     assert hist.get_xlim() == (-5.0, 5.0)
     assert hist.get_legend().get_texts()[0].get_text() == f"scores: std {scores.std():.3g}"
     assert fig.get_suptitle() == "T"
+    assert len(heat.texts) == 6  # a small map shows its values by default
+    bare = plots.weights_and_scores(weights, scores, ["a", "b"], ["x", "y", "z"], annotate=False)
+    assert not bare.axes[0].texts
 
 
 def test_spread_vs_dimension_draws_the_points_and_sqrt_curve() -> None:

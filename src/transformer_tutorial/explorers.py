@@ -380,6 +380,7 @@ def draw_scaling(d_k: int, scaling: str) -> Figure:
     )
     return weights_and_scores(
         weights, scores, SCALING_TOKENS, SCALING_TOKENS, score_xlim=SCALING_SCORE_RANGE,
+        annotate=False,
         title=f"$d_k$ = {d_k}, {scaling}: largest weight of a row, on average "
         f"{weights.max(axis=-1).mean():.2f}",
     )
@@ -392,7 +393,7 @@ def sqrt_dk_scaling() -> Explorer:
         title="Scaled or unscaled dot products",
         controls=(
             Control("d_k", SCALING_D_KS, label="d_k", default=64),
-            Control("scaling", SCALING_MODES, label="scores"),
+            Control("scaling", SCALING_MODES, label="scaling"),
         ),
         draw=draw_scaling,
         caption="Queries and keys are random vectors with unit-variance entries (seed 0), one "

@@ -282,12 +282,15 @@ def weights_and_scores(
     key_tokens: Sequence[str],
     score_xlim: tuple[float, float] | None = None,
     title: str | None = None,
+    annotate: bool | None = None,
 ) -> Figure:
     """One figure, two panels: the attention weights ``(q_len, k_len)`` as a heatmap (left)
-    and a histogram of the ``scores`` they were computed from (right, any shape)."""
-    figure = Figure(figsize=(10.0, 4.2), layout="constrained")
+    and a histogram of the ``scores`` they were computed from (right, any shape).
+    ``annotate`` is passed to :func:`attention_heatmap`."""
+    figure = Figure(figsize=(8.5, 3.8), layout="constrained")
     left, right = figure.subplots(1, 2, width_ratios=(1.15, 1.0))
-    attention_heatmap(weights, query_tokens, key_tokens, ax=left, title="attention weights")
+    attention_heatmap(weights, query_tokens, key_tokens, ax=left, title="attention weights",
+                      annotate=annotate)
     value_histograms({"scores": scores}, ax=right, bins=80, xlim=score_xlim, xlabel="score",
                      title="scores fed to the softmax")
     if title:
