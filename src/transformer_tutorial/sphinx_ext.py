@@ -34,6 +34,7 @@ from sphinx.util.osutil import relative_uri
 
 import transformer_tutorial
 from transformer_tutorial import __version__
+from transformer_tutorial.bertviz_views import VENDOR_URL_MARKER
 from transformer_tutorial.explorers import STATIC_ENV_VAR
 
 VENDOR_DIR = "_vendor"
@@ -51,7 +52,6 @@ VENDOR_FILES = {
 _HTML_MANAGER_SKIP = ("*.map", "embed.js*", "libembed-amd.js", "[0-9]*.embed.js")
 # Sphinx prefixes local asset paths with ``_static/``; ``../`` climbs back to the site root.
 _FROM_STATIC = posixpath.join("..", VENDOR_DIR)
-VENDOR_URL_MARKER = "__TT_VENDOR_URL__/"
 
 
 def vendor_source_dir(srcdir: str | os.PathLike[str]) -> Path:
