@@ -327,9 +327,10 @@ def draw_softmax_temperature(
     x = toy_embeddings().lookup(tokens)
     weights = softmax(relevance_scores(x, x), temperature)
     row = weights[tokens.index(query)]
-    figure = Figure(figsize=(11.0, 4.8), layout="constrained")
-    left, right = figure.subplots(1, 2, width_ratios=(1.3, 1.0))
-    attention_heatmap(weights, tokens, tokens, ax=left, title="every word's weights")
+    figure = Figure(figsize=(8.8, 4.4), layout="constrained")
+    left, right = figure.subplots(1, 2, width_ratios=(1.35, 1.0))
+    attention_heatmap(weights, tokens, tokens, ax=left, title="every word's weights",
+                      annotate=False)  # at this size the numbers would not be readable
     bar_chart(row, tokens, ax=right, xlabel="attention weight", value_range=(0.0, 1.0),
               title=f"the row of {query!r}")
     figure.suptitle(
