@@ -36,6 +36,15 @@ def test_sinusoidal_dot_products_are_a_sum_of_cosines_of_the_distance():
     assert gram[7, 7] == pytest.approx(d / 2)
 
 
+def test_cosine_dot_products_divide_by_the_norms():
+    table = torch.tensor([[3.0, 4.0], [0.0, 2.0], [-1.0, 0.0]])
+    expected = torch.tensor([[1.0, 0.8, -0.6], [0.8, 1.0, 0.0], [-0.6, 0.0, 1.0]])
+    assert torch.allclose(position_dot_products(table, cosine=True), expected)
+    assert position_dot_products(table)[0, 1].item() == 8.0
+    with pytest.raises(ValueError, match="non-zero"):
+        position_dot_products(torch.zeros(2, 2), cosine=True)
+
+
 def test_offset_spread_is_zero_only_for_offset_only_matrices():
     toeplitz = torch.tensor([[0.0, 1.0, 2.0], [-1.0, 0.0, 1.0], [-2.0, -1.0, 0.0]])
     assert offset_spread(toeplitz) == 0.0

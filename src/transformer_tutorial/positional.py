@@ -278,17 +278,24 @@ def apply_rotary(
 
 
 
-def position_dot_products(table: torch.Tensor) -> torch.Tensor:
+def position_dot_products(table: torch.Tensor, cosine: bool = False) -> torch.Tensor:
     """:math:`G_{mn} = PE_m \\cdot PE_n` for every pair of positions, ``(positions, positions)``.
 
     ``table``: ``(positions, d)``, one encoding per position (e.g. :func:`sinusoidal_encoding`
     or a learned table's ``weight``). For the sinusoidal table
     :math:`PE_m \\cdot PE_n = \\sum_i \\cos((m - n)\\,\\omega_i)` depends on :math:`m - n` only.
+    ``cosine=True`` divides by the norms, :math:`\\cos(PE_m, PE_n)`, for tables whose rows
+    differ in length (a trained table's first position often does).
     """
     if not isinstance(table, torch.Tensor) or table.ndim != 2 or 0 in table.shape:
         shape = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
         raise ValueError(f"table must be a tensor of shape (positions, d), got {shape}")
     table = table.detach()
+    if cosine:
+        norms = table.norm(dim=-1, keepdim=True)
+        if (norms == 0).any():
+            raise ValueError("cosine=True needs every row of table to be non-zero")
+        table = table / norms
     return table @ table.T
 
 
