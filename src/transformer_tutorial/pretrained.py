@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SYSTEM_PROMPT = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 _ALLOWED_CONTROL = {"\t", "\n", "\r"}
 _REJECTED_CATEGORIES = {
     "Cc": "a control character",
@@ -317,6 +318,16 @@ class SmolLM2:
     def token_strings(self, ids: tuple[int, ...] | list[int]) -> tuple[str, ...]:
         """Each token id decoded on its own (a leading space shows as a space)."""
         return tuple(self.tokenizer.decode([i], skip_special_tokens=False) for i in ids)
+
+    @staticmethod
+    def chat_prompt(message: str) -> str:
+        """``message`` as a user turn in SmolLM2's chat format (the gguf's chat template, with
+        its default system prompt), ending where the assistant's answer begins."""
+        message = check_text(message, "message")
+        return (
+            f"<|im_start|>system\n{SMOLLM2_SYSTEM_PROMPT}<|im_end|>\n"
+            f"<|im_start|>user\n{message}<|im_end|>\n<|im_start|>assistant\n"
+        )
 
     def tokenize(self, text: str) -> TokenizedText:
         """Byte-level BPE tokens of ``text`` (no beginning-of-sequence token is added, as the
