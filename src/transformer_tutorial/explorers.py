@@ -537,7 +537,8 @@ def _position_tables(kind: str, seed: int = 0) -> tuple[Any, Any]:
         return table.detach(), position_dot_products(table)
     if kind == "RoPE":
         generator = torch.Generator().manual_seed(seed)
-        q, k = torch.randn(2, POSITION_D_MODEL, generator=generator)
+        q, noise = torch.randn(2, POSITION_D_MODEL, generator=generator)
+        k = q + 0.5 * noise  # a key close to the query: it matches best at offset 0
         rotated = apply_rotary(q.expand(POSITION_COUNT, -1))  # q at every position
         return rotated, rotary_scores(q, k, POSITION_COUNT)
     raise ValueError(f"kind must be one of {POSITION_KINDS}, got {kind!r}")
