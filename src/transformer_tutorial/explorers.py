@@ -302,6 +302,47 @@ _STATIC_SCRIPT = """(function (root) {
 })(document.currentScript.parentNode);"""
 
 
+# -- Chapter 1: tokens and embeddings ----------------------------------------------------
+
+
+def word_similarity(random_d_model: int = 64, seed: int = 0) -> Explorer:
+    """Pick a word of the toy vocabulary and a table (the hand-made one, or a random one of
+    width ``random_d_model`` as before training): one bar per other word, its cosine
+    similarity to the chosen word, most similar first."""
+    from transformer_tutorial.embeddings import EmbeddingTable, most_similar, toy_embeddings
+    from transformer_tutorial.plots import bar_chart
+
+    toy = toy_embeddings()
+    tables = {
+        "hand-made table (like a trained model)": toy,
+        f"random table (untrained, d_model={random_d_model})": EmbeddingTable.random(
+            toy.vocab, random_d_model, seed
+        ),
+    }
+
+    def draw(word: str, table: str) -> Figure:
+        pairs = most_similar(tables[table], word)
+        return bar_chart(
+            [similarity for _, similarity in pairs],
+            [other for other, _ in pairs],
+            title=table,
+            xlabel=f'cosine similarity to "{word}"',
+            value_range=(-1.0, 1.0),
+        )
+
+    return Explorer(
+        "Which words does a word sit close to?",
+        (
+            Control("word", toy.vocab.words, label="word", default="cat"),
+            Control("table", tuple(tables), label="embedding table"),
+        ),
+        draw,
+        caption="Each bar is the cosine similarity between the chosen word's vector and "
+        "another word's vector. In the hand-made table animals sit close to animals; in a "
+        "random table, as before training, no word is much closer to one word than another.",
+    )
+
+
 # -- Chapter 2: attention as a weighted average ------------------------------------------
 
 WEIGHTED_AVERAGE_SENTENCE = "The cat sat on the mat because it was tired."
@@ -400,47 +441,6 @@ def sqrt_dk_scaling() -> Explorer:
         caption="Queries and keys are random vectors with unit-variance entries (seed 0), one "
         "per token. Unscaled, the scores spread like sqrt(d_k) and the softmax turns nearly "
         "one-hot; scaled, they keep a spread of about 1 whatever d_k is.",
-    )
-
-
-# -- Chapter 1: tokens and embeddings ----------------------------------------------------
-
-
-def word_similarity(random_d_model: int = 64, seed: int = 0) -> Explorer:
-    """Pick a word of the toy vocabulary and a table (the hand-made one, or a random one of
-    width ``random_d_model`` as before training): one bar per other word, its cosine
-    similarity to the chosen word, most similar first."""
-    from transformer_tutorial.embeddings import EmbeddingTable, most_similar, toy_embeddings
-    from transformer_tutorial.plots import bar_chart
-
-    toy = toy_embeddings()
-    tables = {
-        "hand-made table (like a trained model)": toy,
-        f"random table (untrained, d_model={random_d_model})": EmbeddingTable.random(
-            toy.vocab, random_d_model, seed
-        ),
-    }
-
-    def draw(word: str, table: str) -> Figure:
-        pairs = most_similar(tables[table], word)
-        return bar_chart(
-            [similarity for _, similarity in pairs],
-            [other for other, _ in pairs],
-            title=table,
-            xlabel=f'cosine similarity to "{word}"',
-            value_range=(-1.0, 1.0),
-        )
-
-    return Explorer(
-        "Which words does a word sit close to?",
-        (
-            Control("word", toy.vocab.words, label="word", default="cat"),
-            Control("table", tuple(tables), label="embedding table"),
-        ),
-        draw,
-        caption="Each bar is the cosine similarity between the chosen word's vector and "
-        "another word's vector. In the hand-made table animals sit close to animals; in a "
-        "random table, as before training, no word is much closer to one word than another.",
     )
 
 
@@ -660,4 +660,106 @@ def layer_norm_explorer() -> Explorer:
         caption="The 16 features of one token inside the first Add & Norm of a seeded encoder "
         "block. Standardizing moves each token's mean to 0 and its spread to 1 using only that "
         "token's own features; the learned gamma and beta then rescale and shift each feature.",
+    )
+
+
+# -- Chapter 7: stacking layers (the real MiniLM) ----------------------------------------
+
+MINILM_SENTENCES = (
+    "The cat sat on the mat because it was tired.",
+    "The animal didn't cross the street because it was too tired.",
+    "apple released a new phone at its keynote",
+)
+MINILM_LAYERS = (0, 1, 2, 3, 4, 5)
+MINILM_MAX_GRID_TOKENS = 24  # beyond this the 12 small heatmaps are unreadable
+
+
+@functools.lru_cache(maxsize=32)
+def _minilm_record(sentence: str) -> Any:
+    from transformer_tutorial.pretrained import load_minilm
+
+    return load_minilm().attention(sentence)
+
+
+def draw_minilm_layer(sentence: str, layer: int) -> Figure:
+    """All 12 heads of one layer of the real MiniLM on ``sentence`` (at most
+    :data:`MINILM_MAX_GRID_TOKENS` tokens)."""
+    from transformer_tutorial.probing import layer_heads
+
+    if layer not in MINILM_LAYERS:
+        raise ValueError(f"layer must be one of {MINILM_LAYERS}, got {layer!r}")
+    record = _minilm_record(sentence)
+    if record.q_len > MINILM_MAX_GRID_TOKENS:
+        raise ValueError(
+            f"the sentence has {record.q_len} tokens; this view shows at most "
+            f"{MINILM_MAX_GRID_TOKENS}: type a shorter sentence"
+        )
+    return layer_heads(record, layer, ncols=4, title=f"MiniLM, layer {layer}: the 12 heads")
+
+
+def minilm_layers_explorer() -> Explorer:
+    """Chapter 7: every head of a chosen layer of MiniLM, on a sentence the reader types."""
+    return Explorer(
+        "What each layer of a trained encoder attends to",
+        (
+            Control("sentence", MINILM_SENTENCES, label="sentence", free_text=True),
+            Control("layer", MINILM_LAYERS, label="layer"),
+        ),
+        draw_minilm_layer,
+        caption="all-MiniLM-L6-v2 run by the book's own encoder. Each panel is one head: row "
+        "= the token that attends, column = the token attended to. Early layers look at "
+        "neighbours and at [CLS]/[SEP]; later ones link words that belong together.",
+    )
+
+
+# -- Chapter 9: generating text (the real SmolLM2) ----------------------------------------
+
+NEXT_TOKEN_PROMPT = "Thanks for lunch, I had a"
+NEXT_TOKEN_TEMPERATURES = (0.3, 0.7, 1.0, 1.5, 2.0)
+NEXT_TOKEN_TOP_K = ("all", 50, 10, 3)
+
+
+@functools.lru_cache(maxsize=4)
+def _next_token_logits(prompt: str) -> Any:
+    from transformer_tutorial.pretrained import load_smollm2
+
+    return load_smollm2().next_token_logits(prompt)
+
+
+def draw_next_token(temperature: float, top_k: int | str) -> Figure:
+    """SmolLM2's distribution over the token after :data:`NEXT_TOKEN_PROMPT`, with
+    ``temperature`` and ``top_k`` (``"all"``: no top-k filter)."""
+    import numpy as np
+
+    from transformer_tutorial.pretrained import load_smollm2
+    from transformer_tutorial.probing import distribution_chart
+    from transformer_tutorial.sampling import next_token_distribution
+
+    if top_k not in NEXT_TOKEN_TOP_K:
+        raise ValueError(f"top_k must be one of {NEXT_TOKEN_TOP_K}, got {top_k!r}")
+    probs = next_token_distribution(
+        _next_token_logits(NEXT_TOKEN_PROMPT), temperature, None if top_k == "all" else top_k
+    )
+    kept = int((probs > 0).sum())
+    shown = min(kept, 12)
+    mass = float(np.sort(probs)[::-1][:shown].sum())
+    return distribution_chart(
+        probs, load_smollm2().token_strings, top=shown,
+        title=f"temperature {temperature:g}, top-k = {top_k}\n{kept} possible next tokens; "
+        f"the {shown} shown hold {mass:.0%} of the probability",
+    )  # fmt: skip
+
+
+def next_token_explorer() -> Explorer:
+    """Chapter 9: the next-token distribution under temperature and top-k."""
+    return Explorer(
+        f'The next token after "{NEXT_TOKEN_PROMPT}"',
+        (
+            Control("temperature", NEXT_TOKEN_TEMPERATURES, label="temperature", default=1.0),
+            Control("top_k", NEXT_TOKEN_TOP_K, label="top-k"),
+        ),
+        draw_next_token,
+        caption="SmolLM2-135M-Instruct (4-bit weights) run by the book's own decoder. Low "
+        "temperature piles the probability on the favourite; high temperature spreads it over "
+        "many tokens. Top-k then removes all but the k most likely and renormalizes.",
     )

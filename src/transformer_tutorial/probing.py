@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from transformer_tutorial.embeddings import cosine_similarity
-from transformer_tutorial.plots import bar_chart, new_axes
+from transformer_tutorial.plots import ATTENTION_CMAP, bar_chart, new_axes
 from transformer_tutorial.record import AttentionRecord
 from transformer_tutorial.validation import as_float_array
 
@@ -25,6 +25,7 @@ __all__ = [
     "strongest_heads",
     "similarity_by_layer",
     "layer_curves",
+    "layer_heads",
     "distribution_chart",
 ]
 
@@ -130,6 +131,43 @@ def layer_curves(
     return ax.figure
 
 
+def layer_heads(record: AttentionRecord, layer: int, ncols: int = 4, title: str | None = None):
+    """Every head of one ``layer`` as a small heatmap (row = query, column = key) with one
+    shared colour scale from 0 to 1: a compact overview for many heads (token labels on the
+    outer panels only). For one head in detail use
+    :func:`~transformer_tutorial.plots.attention_heatmap`."""
+    weights = record.layer(layer)
+    heads, q_len, k_len = weights.shape
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = min(ncols, heads)
+    nrows = -(-heads // ncols)
+    side = 1.3 + 0.13 * max(q_len, k_len)
+    figure = Figure(figsize=(ncols * side + 1.6, nrows * side + 1.2))
+    axes = figure.subplots(nrows, ncols, squeeze=False)
+    figure.subplots_adjust(left=1.1 / figure.get_figwidth(), right=0.9, bottom=1.0 / (
+        figure.get_figheight()), top=1 - 0.5 / figure.get_figheight(), wspace=0.08, hspace=0.1)
+    image = None
+    for h, ax in enumerate(axes.flat):
+        if h >= heads:
+            ax.remove()
+            continue
+        image = ax.imshow(weights[h], cmap=ATTENTION_CMAP, vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_title(f"head {h}", fontsize=9, pad=2)
+        row, col = divmod(h, ncols)
+        ax.set_yticks(range(q_len), record.query_tokens if col == 0 else [], fontsize=7)
+        last_row = h + ncols >= heads
+        ax.set_xticks(range(k_len), record.key_tokens if last_row else [], fontsize=7,
+                      rotation=90)
+    figure.colorbar(image, ax=list(axes.flat)[:heads], fraction=0.02, pad=0.02,
+                    label="attention weight")
+    figure.supylabel("query: the token that attends", fontsize=9)
+    figure.supxlabel("key: the token attended to", fontsize=9)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
 def distribution_chart(
     probs: np.ndarray,
     token_strings: Callable[[list[int]], Sequence[str]],
@@ -146,6 +184,7 @@ def distribution_chart(
         raise ValueError(f"probs must have shape (vocab,), got {probs.shape}")
     order = [int(t) for t in np.argsort(-probs, kind="stable")[:top]]
     labels = [repr(s) for s in token_strings(order)]
+    ax = new_axes(ax, figsize=(6.5, 1.2 + 0.3 * len(order)))
     return bar_chart(
         probs[order], labels, ax=ax, title=title, xlabel="probability of being the next token",
         value_range=(0.0, 1.0),

@@ -1,0 +1,77 @@
+"""The chapter 7 and 9 explorers and the probing helpers behind them."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from transformer_tutorial import explorers
+from transformer_tutorial.probing import (
+    attention_between,
+    layer_curves,
+    layer_heads,
+    strongest_heads,
+    token_position,
+)
+from transformer_tutorial.record import AttentionRecord
+
+
+def toy_record() -> AttentionRecord:
+    weights = np.random.default_rng(0).dirichlet(np.ones(4), size=(2, 3, 4))
+    weights[1, 2, 3] = [0.0, 0.9, 0.05, 0.05]
+    return AttentionRecord(weights, ["a", "b", "c", "d"], ["a", "b", "c", "d"])
+
+
+def test_attention_between_and_strongest_heads():
+    record = toy_record()
+    table = attention_between(record, "d", "b")
+    assert table.shape == (2, 3)
+    np.testing.assert_array_equal(table, record.weights[:, :, 3, 1])
+    best = strongest_heads(record, 3, 1, top=2)
+    assert (best[0].layer, best[0].head, best[0].weight) == (1, 2, pytest.approx(0.9))
+    assert best[0].weight >= best[1].weight
+    assert all(link.layer == 0 for link in strongest_heads(record, "d", "b", top=3, layer=0))
+    with pytest.raises(ValueError, match="not one of the tokens"):
+        attention_between(record, "z", "b")
+    with pytest.raises(ValueError, match=r"layer must be in \[0, 2\)"):
+        strongest_heads(record, "d", "b", layer=2)
+    with pytest.raises(ValueError, match=r"position must be in \[0, 4\)"):
+        token_position(record.query_tokens, 4)
+
+
+def test_figures_are_standalone():
+    record = toy_record()
+    fig = layer_heads(record, 1, ncols=2, title="t")
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 + 1  # 3 heads and one colour bar
+    fig = layer_curves({"x": np.arange(3.0), "y": np.ones(3)}, ylabel="v")
+    assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ValueError, match=r"shape \(layers,\)"):
+        layer_curves({"x": np.ones((2, 2))})
+
+
+def test_minilm_explorer():
+    explorer = explorers.minilm_layers_explorer()
+    grid = np.prod([len(c.values) for c in explorer.controls])
+    assert grid <= 40
+    fig = explorer.figure(layer=5)
+    assert isinstance(fig, Figure) and len(fig.axes) == 12 + 1
+    # the reader's own sentence works, and bad ones say why
+    assert isinstance(explorer.figure(sentence="Dogs bark at night.", layer=0), Figure)
+    with pytest.raises(ValueError, match="empty"):
+        explorer.figure(sentence="  ")
+    with pytest.raises(ValueError, match="at most 24"):
+        explorer.figure(sentence="word " * 30)
+
+
+def test_next_token_explorer():
+    explorer = explorers.next_token_explorer()
+    assert np.prod([len(c.values) for c in explorer.controls]) <= 40
+    fig = explorer.figure(temperature=0.3, top_k=3)
+    bars = fig.axes[0].patches
+    assert len(bars) == 3
+    assert sum(b.get_width() for b in bars) == pytest.approx(1.0)
+    widths = [b.get_width() for b in explorer.figure(temperature=2.0, top_k="all").axes[0].patches]
+    assert len(widths) == 12 and sum(widths) < 0.5  # a hot distribution is spread thin
