@@ -99,13 +99,16 @@ def _copy_final_norm(ours: nn.LayerNorm | None, theirs: nn.LayerNorm | None) -> 
 class TokenEmbedding(nn.Module):
     """Token ids ``(batch, seq)`` -> vectors ``(batch, seq, d_model)``, scaled by
     :math:`\\sqrt{d_{model}}` ("we multiply those weights by :math:`\\sqrt{d_{model}}`",
-    section 3.4), so that they are not drowned by the positional encoding added next."""
+    section 3.4). The table starts with entries of standard deviation :math:`d_{model}^{-0.5}`
+    (as in fairseq), so the scaled vectors have entries of size about 1, like the positional
+    encoding added next: neither drowns the other."""
 
     def __init__(self, vocab_size: int, d_model: int) -> None:
         super().__init__()
         self.vocab_size = _positive_int(vocab_size, "vocab_size")
         self.d_model = _positive_int(d_model, "d_model")
         self.embedding = nn.Embedding(vocab_size, d_model)
+        nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.embedding(ids) * math.sqrt(self.d_model)
