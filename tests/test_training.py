@@ -180,3 +180,16 @@ def test_without_the_causal_mask_training_loss_cheats(no_mask_run, reversal_run)
         reversal_run.model, batch
     )
     assert sequence_accuracy(cheating, "reverse", num_examples=200) < 0.05
+
+
+def test_cross_attention_explorer(reversal_run):
+    from transformer_tutorial.explorers import cross_attention_training
+
+    explorer = cross_attention_training(reversal_run)
+    steps = explorer.controls[0].values
+    assert steps == reversal_run.config.snapshot_steps and explorer.controls[1].values == (0, 1)
+    figure = explorer.figure(step=300, layer=1)
+    assert len(figure.axes) >= 4 and "after 300 training steps" in figure._suptitle.get_text()
+    assert explorer.png(step=0, layer=0)[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="step must be one of"):
+        explorer.figure(step=7)

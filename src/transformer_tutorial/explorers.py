@@ -763,3 +763,38 @@ def next_token_explorer() -> Explorer:
         "temperature piles the probability on the favourite; high temperature spreads it over "
         "many tokens. Top-k then removes all but the k most likely and renormalizes.",
     )
+
+
+# -- Chapter 8: the encoder–decoder ---------------------------------------------------
+
+
+def cross_attention_training(run) -> Explorer:
+    """Chapter 8: the reversal model's cross-attention on one fixed example, at each snapshot
+    step of ``run`` (a :class:`~transformer_tutorial.training.TrainingRun`). Slider: training
+    step; dropdown: decoder layer. One panel per head."""
+    from transformer_tutorial.plots import head_grid
+
+    snapshots = run.snapshots
+    if not snapshots:
+        raise ValueError("run has no snapshots: train with snapshot_steps, e.g. (0, 100, 300)")
+    steps = tuple(sorted(snapshots))
+    layers = tuple(range(snapshots[steps[0]].num_layers))
+
+    def draw(step: int, layer: int) -> Figure:
+        record = snapshots[step]
+        figure = Figure(figsize=(3.1 * record.num_heads + 0.5, 3.9), layout="constrained")
+        head_grid(record, layer=layer, figure=figure)
+        figure.suptitle(f"decoder layer {layer}, after {step} training steps")
+        return figure
+
+    return Explorer(
+        "Cross-attention while the model learns to reverse",
+        (
+            Control("step", steps, label="training step"),
+            Control("layer", layers, label="decoder layer", default=layers[-1]),
+        ),
+        draw,
+        caption="Rows: the decoder's position (it has read <bos> and the letters written so "
+        "far); columns: the source letters. Reversing a..h, the decoder must look at h first, "
+        "then g, ...: a trained model's attention runs along the anti-diagonal.",
+    )
