@@ -13,6 +13,7 @@ from transformer_tutorial.probing import (
     attention_between,
     layer_curves,
     layer_heads,
+    mean_pairwise_similarity,
     strongest_heads,
     token_position,
 )
@@ -75,3 +76,11 @@ def test_next_token_explorer():
     assert sum(b.get_width() for b in bars) == pytest.approx(1.0)
     widths = [b.get_width() for b in explorer.figure(temperature=2.0, top_k="all").axes[0].patches]
     assert len(widths) == 12 and sum(widths) < 0.5  # a hot distribution is spread thin
+
+
+def test_mean_pairwise_similarity():
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    # pairs: 0, 1/sqrt(2), 1/sqrt(2)
+    assert mean_pairwise_similarity(vectors) == pytest.approx(2 / np.sqrt(2) / 3)
+    with pytest.raises(ValueError, match="seq >= 2"):
+        mean_pairwise_similarity(np.ones((1, 3)))

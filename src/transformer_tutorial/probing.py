@@ -24,6 +24,7 @@ __all__ = [
     "attention_between",
     "strongest_heads",
     "similarity_by_layer",
+    "mean_pairwise_similarity",
     "layer_curves",
     "layer_heads",
     "distribution_chart",
@@ -99,6 +100,18 @@ def similarity_by_layer(vectors: np.ndarray, others: np.ndarray) -> np.ndarray:
             f"{b.shape}"
         )
     return cosine_similarity(a, b)
+
+
+def mean_pairwise_similarity(vectors: np.ndarray) -> float:
+    """The mean cosine similarity between the vectors of different tokens, from ``(seq,
+    d_model)``: :math:`\\frac{1}{n(n-1)} \\sum_{i \\ne j} \\cos(h_i, h_j)`."""
+    vectors = as_float_array(vectors, "vectors")
+    if vectors.ndim != 2 or vectors.shape[0] < 2:
+        raise ValueError(
+            f"vectors must have shape (seq, d_model) with seq >= 2, got {vectors.shape}"
+        )
+    sims = cosine_similarity(vectors[:, None, :], vectors[None, :, :])
+    return float(sims[~np.eye(len(vectors), dtype=bool)].mean())
 
 
 def layer_curves(
