@@ -187,11 +187,13 @@ def distribution_chart(
     top: int = 12,
     ax=None,
     title: str | None = None,
+    full_scale: bool = True,
 ) -> Figure:
     """The ``top`` most likely next tokens of a distribution ``probs`` ``(vocab,)`` as bars,
     most likely first; ``token_strings(ids)`` names token ids (e.g. :meth:`SmolLM2.token_strings
     <transformer_tutorial.pretrained.SmolLM2.token_strings>`; shown quoted, so that a leading
-    space is visible). The x axis runs from 0 to 1 so that charts compare."""
+    space is visible). With ``full_scale`` the x axis runs from 0 to 1 so that charts compare;
+    otherwise it fits the bars."""
     probs = as_float_array(probs, "probs")
     if probs.ndim != 1 or probs.size == 0:
         raise ValueError(f"probs must have shape (vocab,), got {probs.shape}")
@@ -200,5 +202,5 @@ def distribution_chart(
     ax = new_axes(ax, figsize=(6.5, 1.2 + 0.3 * len(order)))
     return bar_chart(
         probs[order], labels, ax=ax, title=title, xlabel="probability of being the next token",
-        value_range=(0.0, 1.0),
+        value_range=(0.0, 1.0) if full_scale else None,
     )  # fmt: skip
