@@ -17,6 +17,7 @@ from transformer_tutorial.models import (
     EncoderDecoder,
     greedy_decode,
     greedy_generate,
+    num_parameters,
 )
 from transformer_tutorial.positional import sinusoidal_encoding
 from transformer_tutorial.record import AttentionRecord
@@ -122,9 +123,7 @@ def test_shared_embeddings_are_one_matrix():
     assert model.src_embed.embedding.weight is model.tgt_embed.embedding.weight
     assert model.generator.weight is model.src_embed.embedding.weight
     separate = EncoderDecoder(12, 12)
-    n_shared = sum(p.numel() for p in model.parameters())
-    n_separate = sum(p.numel() for p in separate.parameters())
-    assert n_separate - n_shared == 2 * 12 * 64
+    assert num_parameters(separate) - num_parameters(model) == 2 * 12 * 64
     with pytest.raises(ValueError, match="src_vocab_size == tgt_vocab_size"):
         EncoderDecoder(12, 13, share_embeddings=True)
 

@@ -45,6 +45,7 @@ __all__ = [
     "DecoderOnlyLM",
     "greedy_decode",
     "greedy_generate",
+    "num_parameters",
 ]
 
 PAD_ID, BOS_ID, EOS_ID = (SPECIAL_TOKENS.index(t) for t in ("<pad>", "<bos>", "<eos>"))
@@ -453,6 +454,11 @@ class DecoderOnlyLM(nn.Module):
         ids = _check_ids(ids, "ids", self.vocab_size, self.max_len)
         out, weights = self.transform(self.positions(self.embed(ids)), ids != self.pad_id)
         return LMOutput(self.generator(out), weights)
+
+
+def num_parameters(model: nn.Module) -> int:
+    """The number of distinct trainable numbers in ``model`` (a shared matrix counts once)."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def _finished_after(step_ids: torch.Tensor, done: torch.Tensor, eos_id: int, pad_id: int):
