@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from transformer_tutorial.embeddings import (
     TOY_FEATURES,
+    TOY_SENTENCE,
     EmbeddingTable,
     cosine_similarity,
     most_similar,
@@ -19,7 +20,7 @@ from transformer_tutorial.embeddings import (
     toy_embeddings,
     word_vector_in,
 )
-from transformer_tutorial.tokens import SPECIAL_TOKENS, Vocabulary
+from transformer_tutorial.tokens import SPECIAL_TOKENS, Vocabulary, tokenize
 
 AMBIGUOUS = [
     ("apple", "She ate an apple.", "Apple released a new phone."),
@@ -79,6 +80,14 @@ def test_toy_lookup_of_how_are_you(toy):
         [[0.0, 0.0, 0.3, 1.2], [0.2, 0.0, 0.9, 1.0], [1.3, 0.0, 0.0, 0.8]],
     )
     np.testing.assert_array_equal(toy.lookup(["how", "are", "you"]), toy.lookup("How are you"))
+
+
+def test_every_token_of_the_toy_sentence_has_a_hand_made_vector(toy):
+    tokens = tokenize(TOY_SENTENCE)
+    assert tokens == ["the", "cat", "sat", "on", "the", "mat", "because", "it", "was",
+                      "tired", "."]  # fmt: skip
+    assert all(token in toy.vocab for token in tokens)
+    assert (np.abs(toy.lookup(tokens)).sum(axis=1) > 0).all()
 
 
 def test_unknown_words_and_specials_get_the_zero_vector_in_the_toy_table(toy):

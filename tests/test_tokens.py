@@ -3,12 +3,23 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from transformer_tutorial.tokens import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, Vocabulary, tokenize
+from transformer_tutorial.tokens import (
+    BOS,
+    EOS,
+    PAD,
+    SPECIAL_TOKENS,
+    UNK,
+    Vocabulary,
+    pad_batch,
+    tokenize,
+)
 
 TEXTS = ["How are you?", "The cat sat on the mat."]
 
@@ -104,3 +115,40 @@ def test_encode_equals_huggingface_word_level(words):
     ref = _reference(vocab)
     assert vocab.encode(text, add_bos_eos=True) == ref.encode(text).ids
     assert vocab.encode(text) == ref.encode(text, add_special_tokens=False).ids
+
+
+def test_pad_batch_right_pads_to_the_longest(vocab):
+    ids = [vocab.encode("The cat sat on the mat."), vocab.encode("How are you?")]
+    batch = pad_batch(ids, pad_id=vocab.id_of(PAD))
+    np.testing.assert_array_equal(
+        batch, [[8, 9, 10, 11, 8, 12, 13], [4, 5, 6, 7, 0, 0, 0]]
+    )
+    assert batch.dtype == np.int64
+    np.testing.assert_array_equal(pad_batch([[1], [2, 3]], pad_id=9), [[1, 9], [2, 3]])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 50), min_size=1, max_size=8), min_size=1, max_size=5),
+    st.integers(0, 50),
+)
+def test_pad_batch_equals_torch_pad_sequence(id_lists, pad_id):
+    expected = torch.nn.utils.rnn.pad_sequence(
+        [torch.tensor(ids) for ids in id_lists], batch_first=True, padding_value=pad_id
+    )
+    np.testing.assert_array_equal(pad_batch(id_lists, pad_id=pad_id), expected.numpy())
+
+
+@pytest.mark.parametrize(
+    ("id_lists", "pad_id", "message"),
+    [
+        ([], 0, "non-empty list of id lists"),
+        ([[1, 2], []], 0, r"id_lists\[1\] must be a non-empty list"),
+        ([[1, -2]], 0, "non-negative integer ids"),
+        ([[1.5]], 0, "non-negative integer ids"),
+        ([[1]], -1, "pad_id must be a non-negative integer"),
+    ],
+)
+def test_pad_batch_rejects_bad_input(id_lists, pad_id, message):
+    with pytest.raises(ValueError, match=message):
+        pad_batch(id_lists, pad_id=pad_id)

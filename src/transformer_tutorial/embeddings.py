@@ -23,6 +23,7 @@ __all__ = [
     "word_vector_in",
     "most_similar",
     "TOY_FEATURES",
+    "TOY_SENTENCE",
 ]
 
 
@@ -78,6 +79,9 @@ class EmbeddingTable:
 
 # Four hand-chosen features, so that every number in the early chapters can be read.
 TOY_FEATURES: tuple[str, ...] = ("animal", "object", "action", "function word")
+
+# The sentence chapters 2 and 3 attend over; every one of its tokens has a hand-made vector.
+TOY_SENTENCE = "The cat sat on the mat because it was tired."
 
 _TOY_VECTORS: dict[str, tuple[float, float, float, float]] = {
     "the": (0.0, 0.1, 0.0, 1.0),

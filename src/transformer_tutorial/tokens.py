@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["PAD", "UNK", "BOS", "EOS", "SPECIAL_TOKENS", "tokenize", "Vocabulary"]
+import numpy as np
+
+__all__ = ["PAD", "UNK", "BOS", "EOS", "SPECIAL_TOKENS", "tokenize", "Vocabulary", "pad_batch"]
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, BOS, EOS)
@@ -83,3 +85,28 @@ class Vocabulary:
         if bad:
             raise ValueError(f"ids must lie in [0, {len(self.tokens)}), got {bad}")
         return [self.tokens[int(i)] for i in ids]
+
+
+def pad_batch(id_lists: Sequence[Sequence[int]], pad_id: int = 0) -> np.ndarray:
+    """Stack token-id lists of different lengths into one ``(batch, seq)`` integer array,
+    right-padding each list with ``pad_id`` up to the longest (``seq`` = the longest length).
+
+    ``[[5, 6, 7], [8]]`` → ``[[5, 6, 7], [8, 0, 0]]``. A model attends past the padding with a
+    padding mask (:func:`~transformer_tutorial.attention.padding_mask`).
+    """
+    if isinstance(pad_id, bool) or not isinstance(pad_id, (int, np.integer)) or pad_id < 0:
+        raise ValueError(f"pad_id must be a non-negative integer, got {pad_id!r}")
+    if isinstance(id_lists, (str, np.ndarray)) or len(id_lists) == 0:
+        raise ValueError("id_lists must be a non-empty list of id lists, shape (batch, *)")
+    rows = [list(ids) for ids in id_lists]
+    for i, row in enumerate(rows):
+        if not row or not all(
+            isinstance(t, (int, np.integer)) and not isinstance(t, bool) and t >= 0 for t in row
+        ):
+            raise ValueError(
+                f"id_lists[{i}] must be a non-empty list of non-negative integer ids, got {row!r}"
+            )
+    batch = np.full((len(rows), max(len(row) for row in rows)), pad_id, dtype=np.int64)
+    for i, row in enumerate(rows):
+        batch[i, : len(row)] = row
+    return batch
