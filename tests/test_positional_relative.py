@@ -15,6 +15,7 @@ from transformer_tutorial.layers import FeedForward
 from transformer_tutorial.multihead import MultiHeadAttention
 from transformer_tutorial.positional import (
     SinusoidalPositionalEncoding,
+    embed_tokens,
     embed_with_positions,
     offset_reference,
     offset_spread,
@@ -118,6 +119,9 @@ def test_embed_with_positions_scales_embeddings_and_adds_the_table():
     tokens = tokenize(text)
     x = embed_with_positions(tokens, table)
     assert x.shape == (1, 6, 8) and x.dtype == torch.float32
+    plain = embed_tokens(tokens, table)
+    assert plain.shape == (1, 6, 8) and plain.dtype == torch.float32
+    np.testing.assert_allclose(plain[0].numpy(), table.lookup(tokens), rtol=1e-6)
     # position 2, feature 0 (a sine) and feature 1 (a cosine), by the paper's formula
     row = math.sqrt(8) * table.lookup(tokens)[2]
     assert x[0, 2, 0].item() == pytest.approx(row[0] + math.sin(2.0), abs=1e-5)

@@ -482,7 +482,7 @@ def draw_heads(sentence: str, num_heads: int, job: str) -> Figure:
     head = HEAD_PATTERNS.index(job) // per_head
     jobs = " + ".join(HEAD_PATTERNS[head * per_head : (head + 1) * per_head])
     return attention_heatmap(
-        weights[head], tokens, tokens,
+        weights[head], tokens, tokens, annotate=False,
         title=f"{num_heads} head{'s' if num_heads > 1 else ''}: head {head} = {jobs}",
     )
 

@@ -50,6 +50,7 @@ __all__ = [
     "rotary_scores",
     "permutation_gap",
     "offset_reference",
+    "embed_tokens",
     "embed_with_positions",
 ]
 
@@ -390,6 +391,13 @@ def offset_reference(matrix: torch.Tensor, position: int) -> torch.Tensor:
     return torch.cat((before, after))
 
 
+def embed_tokens(tokens: Sequence[str], table: object) -> torch.Tensor:
+    """The embeddings of ``tokens`` alone, no position information: ``(1, seq, d_model)``
+    float32, row :math:`p` the vector of token :math:`p` in ``table`` (an
+    :class:`~transformer_tutorial.embeddings.EmbeddingTable`)."""
+    return torch.as_tensor(table.lookup(list(tokens)), dtype=torch.float32)[None]
+
+
 def embed_with_positions(tokens: Sequence[str], table: object) -> torch.Tensor:
     """The input of the first Transformer block, ``(1, seq, d_model)`` float32:
     :math:`x_p = \\sqrt{d_{model}}\\, E_{t_p} + PE_p`.
@@ -398,6 +406,6 @@ def embed_with_positions(tokens: Sequence[str], table: object) -> torch.Tensor:
     about 1); "Attention Is All You Need" (section 3.4) multiplies the embeddings by
     :math:`\\sqrt{d_{model}}` before adding the sinusoidal encoding :math:`PE`.
     """
-    vectors = torch.as_tensor(table.lookup(list(tokens)), dtype=torch.float32)  # (seq, d)
-    seq, d_model = vectors.shape
-    return (math.sqrt(d_model) * vectors + sinusoidal_encoding(seq, d_model))[None]
+    vectors = embed_tokens(tokens, table)  # (1, seq, d_model)
+    _, seq, d_model = vectors.shape
+    return math.sqrt(d_model) * vectors + sinusoidal_encoding(seq, d_model)
