@@ -32,6 +32,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from transformer_tutorial.embeddings import TOY_SENTENCE
+
 __all__ = ["STATIC_ENV_VAR", "MAX_STATIC_FRAMES", "Control", "Explorer"]
 
 STATIC_ENV_VAR = "TRANSFORMER_TUTORIAL_STATIC"
@@ -345,7 +347,7 @@ def word_similarity(random_d_model: int = 64, seed: int = 0) -> Explorer:
 
 # -- Chapter 2: attention as a weighted average ------------------------------------------
 
-WEIGHTED_AVERAGE_SENTENCE = "The cat sat on the mat because it was tired."
+WEIGHTED_AVERAGE_SENTENCE = TOY_SENTENCE
 TEMPERATURES = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
@@ -402,7 +404,8 @@ def softmax_temperature(
 
 # -- Chapter 3: queries, keys and values -------------------------------------------------
 
-SCALING_TOKENS = ("the", "cat", "sat", "on", "the", "mat", "because", "it", "was", "tired")
+# Neutral labels: the queries and keys are random vectors, not the words of any sentence.
+SCALING_TOKENS = tuple(f"t{i}" for i in range(1, 11))
 SCALING_D_KS = (4, 16, 64, 256, 1024)
 SCALING_MODES = ("scaled", "unscaled")
 SCALING_SCORE_RANGE = (-100.0, 100.0)  # one fixed histogram range, so spreads compare
@@ -438,8 +441,8 @@ def sqrt_dk_scaling() -> Explorer:
             Control("scaling", SCALING_MODES, label="scaling"),
         ),
         draw=draw_scaling,
-        caption="Queries and keys are random vectors with unit-variance entries (seed 0), one "
-        "per token. Unscaled, the scores spread like sqrt(d_k) and the softmax turns nearly "
+        caption="Ten tokens t1 … t10, each with a random query and key of unit-variance "
+        "entries (seed 0). Unscaled, the scores spread like √d_k and the softmax turns nearly "
         "one-hot; scaled, they keep a spread of about 1 whatever d_k is.",
     )
 
