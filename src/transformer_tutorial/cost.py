@@ -9,14 +9,19 @@ implementation keeps the :math:`n \\times n` weight matrix in memory
 chapter times: :func:`local_attention` (each query sees a window of ``window`` keys, as in
 sparse attention) and :func:`linear_attention` (kernelized, :math:`O(n d^2)`).
 
-Timings depend on the machine and its load; everything else here is exact and tested.
+Timings depend on the machine; everything else here is exact and tested. To make them depend
+as little as possible on what else the machine is doing, they are taken on one thread
+(:func:`single_threaded`) and measure that thread's CPU time (:func:`best_seconds`): waiting
+for the CPU while other programs run is not counted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +41,15 @@ __all__ = [
     "fit_power_law",
     "fit_quadratic",
     "best_seconds",
+    "single_threaded",
     "fused_multihead_attention",
     "AttentionTimings",
     "time_attention",
     "numpy_peak_bytes",
     "local_attention",
     "linear_attention",
+    "NumpyCosts",
+    "compare_numpy_attentions",
 ]
 
 
@@ -143,20 +151,71 @@ def fit_quadratic(lengths: Sequence[float], values: Sequence[float]) -> np.ndarr
     return coefficients
 
 
-def best_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Shortest wall-clock time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+def best_seconds(
+    fn: Callable[[], object],
+    repeats: int = 5,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.thread_time,
+) -> float:
+    """Shortest time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
 
-    The minimum, not the mean: other programs only ever add time, so the fastest run is the
-    best estimate of what the code itself costs (the advice of Python's ``timeit``)."""
+    ``clock`` defaults to the CPU time of the calling thread (``time.thread_time``): with one
+    thread doing the work (:func:`single_threaded`), that is the cost of the computation,
+    without the time spent waiting while other programs use the CPU. Pass
+    ``time.perf_counter`` for wall-clock time. The minimum, not the mean: interference only
+    ever adds time (the advice of Python's ``timeit``)."""
     _positive_int(repeats, "repeats")
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(min(times))
+
+
+def _openblas() -> ctypes.CDLL | None:
+    """numpy's OpenBLAS library, if this process has loaded one."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        with contextlib.suppress(OSError):
+            return ctypes.CDLL(path)
+    return None
+
+
+def _blas_thread_functions(lib: ctypes.CDLL | None):
+    for getter, setter in (
+        ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+        ("openblas_get_num_threads", "openblas_set_num_threads"),
+    ):
+        if lib is not None and hasattr(lib, getter) and hasattr(lib, setter):
+            return getattr(lib, getter), getattr(lib, setter)
+    return None
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the block with torch and numpy's OpenBLAS on one thread; restore them after.
+
+    For timing: on a shared or busy machine, extra threads mostly wait for each other. If
+    numpy uses another BLAS, its threads are left as they are."""
+    torch_threads = torch.get_num_threads()
+    blas = _blas_thread_functions(_openblas())
+    blas_threads = blas[0]() if blas else None
+    torch.set_num_threads(1)
+    if blas:
+        blas[1](1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_threads)
+        if blas:
+            blas[1](blas_threads)
 
 
 def fused_multihead_attention(mha: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
@@ -196,21 +255,15 @@ def time_attention(
     num_heads: int = 4,
     repeats: int = 5,
     seed: int = 0,
-    num_threads: int | None = 1,
 ) -> AttentionTimings:
     """Time self-attention over ``n`` tokens for each ``n`` in ``lengths`` with three
     implementations: the numpy :func:`~transformer_tutorial.attention.scaled_dot_product_attention`
     (one head of width ``d_model``, float32), our :class:`MultiHeadAttention` (which also
     returns the weights) and :func:`fused_multihead_attention` (same projections, torch's fused
-    kernel). Inputs are seeded; the times are whatever this machine measures. ``num_threads``:
-    torch's threads while timing (restored afterwards; ``None`` leaves them)."""
-    previous = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(_positive_int(num_threads, "num_threads"))
-    try:
+    kernel). Inputs are seeded; the times (:func:`best_seconds`, on one thread) are whatever
+    this machine measures."""
+    with single_threaded():
         return _time_attention(lengths, d_model, num_heads, repeats, seed)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _time_attention(
@@ -294,3 +347,49 @@ def linear_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
     fq, fk = phi(q), phi(k)
     kv = fk.T @ v  # (d_k, d_v)
     return (fq @ kv) / (fq @ fk.sum(axis=0))[:, None]
+
+
+@dataclass(frozen=True)
+class NumpyCosts:
+    """Time (best seconds) and peak memory (bytes, :func:`numpy_peak_bytes`) of the numpy
+    attentions, one list per implementation, one entry per length."""
+
+    lengths: tuple[int, ...]
+    seconds: dict[str, list[float]]
+    peak_bytes: dict[str, list[int]]
+    window: int
+
+
+def compare_numpy_attentions(
+    lengths: Sequence[int] = (256, 512, 1024, 2048),
+    d_k: int = 64,
+    window: int = 128,
+    repeats: int = 3,
+    seed: int = 0,
+) -> NumpyCosts:
+    """Full softmax attention (``attention.scaled_dot_product_attention``),
+    :func:`local_attention` with ``window`` keys per query and :func:`linear_attention`, all in
+    numpy float32 on the same seeded ``(n, d_k)`` queries, keys and values, on one thread."""
+    with single_threaded():
+        return _compare_numpy_attentions(lengths, d_k, window, repeats, seed)
+
+
+def _compare_numpy_attentions(
+    lengths: Sequence[int], d_k: int, window: int, repeats: int, seed: int
+) -> NumpyCosts:
+    lengths = tuple(_positive_int(n, "length") for n in lengths)
+    rng = np.random.default_rng(seed)
+    methods: dict[str, Callable[..., object]] = {
+        "full softmax attention": lambda q, k, v: scaled_dot_product_attention(q, k, v),
+        f"local attention (window {window})": lambda q, k, v: local_attention(q, k, v, window),
+        "linear attention": linear_attention,
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    peaks: dict[str, list[int]] = {name: [] for name in methods}
+    for n in lengths:
+        q, k, v = (rng.standard_normal((n, d_k)).astype(np.float32) for _ in range(3))
+        for name, method in methods.items():
+            call = lambda method=method, q=q, k=k, v=v: method(q, k, v)  # noqa: E731
+            seconds[name].append(best_seconds(call, repeats))
+            peaks[name].append(numpy_peak_bytes(call))
+    return NumpyCosts(lengths, seconds, peaks, window)
