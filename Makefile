@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS := 2
 
-.PHONY: book test lab lint clean
+.PHONY: book test lab lint clean bench
 
 $(INSTALLED): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ lint: $(INSTALLED)
 
 test: lint book
 	$(BIN)/python -m pytest -p no:cacheprovider tests --nbmake notebooks --nbmake-timeout=600
+
+# Measurements, not tests: each script prints a table and writes its section of
+# benchmarks/results.md. The build benchmark works in a copy of the tree under /tmp.
+bench: $(INSTALLED) $(NPM_INSTALLED)
+	$(BIN)/python benchmarks/bench_build.py
+	$(BIN)/python benchmarks/bench_page_weight.py
+	$(BIN)/python benchmarks/bench_explorers.py
+	$(BIN)/python benchmarks/bench_multihead.py
+	$(BIN)/python benchmarks/bench_attention_numpy_vs_fused.py
+	$(BIN)/python benchmarks/bench_kv_cache.py
 
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab notebooks/
