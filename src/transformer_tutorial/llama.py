@@ -100,7 +100,7 @@ class KVCache:
     @property
     def nbytes(self) -> int:
         """Memory held by the cache: :math:`2 \\times \\text{layers} \\times \\text{kv\\_heads}
-        \\times \\text{length} \\times d_{head}` numbers (per sentence of the batch)."""
+        \\times \\text{length} \\times d_{head}` numbers per sentence, for the whole batch."""
         return sum(k.nelement() * k.element_size() * 2 for k, _ in self.layers)
 
 
