@@ -15,6 +15,7 @@
   and names ``make lab``.
 * ``.. api-modules::`` (in ``book/api.md``) documents every public module of the package
   (autodoc + viewcode), so a module added later appears without editing the page.
+* sphinx-codeautolink links the code of every page written, incremental builds included.
 * Output images without alt text (myst-nb gives none unless the output's metadata has one)
   get the code line that drew them.
 """
@@ -128,6 +129,19 @@ def _start_katex_server(app) -> None:
     KaTeXServer.katex_server = server
 
 
+def _codeautolink_every_written_page(app, doctree: nodes.document, docname: str) -> None:
+    """Let sphinx-codeautolink link every page written, not only the outdated ones.
+
+    It rewrites only the pages outdated when the build started, yet Sphinx also rewrites
+    pages whose dependencies changed, which then lose their links in incremental builds
+    (sphinx-codeautolink issue #181, open for 0.19.0).
+    """
+    for listener in app.events.listeners.get("build-finished", []):
+        state = getattr(listener.handler, "__self__", None)
+        if type(state).__name__ == "SphinxCodeAutoLink" and hasattr(state, "outdated_docs"):
+            state.outdated_docs.add(str(Path(docname)))
+
+
 def _is_notebook(app, docname: str) -> bool:
     return Path(app.env.doc2path(docname)).suffix == ".ipynb"
 
@@ -225,6 +239,7 @@ def setup(app) -> dict:
     app.connect("builder-inited", _start_katex_server)
     app.connect("doctree-resolved", _run_live_note)
     app.connect("doctree-resolved", _image_alt_text)
+    app.connect("doctree-resolved", _codeautolink_every_written_page)
     app.connect("html-page-context", _resolve_vendor_marker)
     app.add_directive("api-modules", ApiModules)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
