@@ -47,6 +47,8 @@ __all__ = [
     "pattern_features",
     "pattern_heads",
     "max_abs_difference",
+    "repeat_kv",
+    "GroupedQueryAttention",
 ]
 
 
