@@ -225,7 +225,7 @@ class ApiModules(SphinxDirective):
         sections = []
         for module in public_modules():
             section = nodes.section(ids=[nodes.make_id(f"api-{module}")])
-            section += nodes.title("", "", nodes.literal(text=module))
+            section += nodes.title(text=module)
             directive = [f".. automodule:: {module}", "   :members:"]
             self.state.nested_parse(StringList(directive, self.get_source_info()[0]), 0, section)
             sections.append(section)
