@@ -278,3 +278,33 @@ def test_bertviz_views_draw_offline(browser, site_url, static, monkeypatch):
         assert visit.unexpected_errors() == []
     finally:
         visit.page.context.close()
+
+
+def test_widget_manager_renders_offline(browser, site_url):
+    """Pages holding ipywidgets state (none today: explorers are static in the book) get
+    require.js and the widget manager from ``_vendor/`` (myst-nb's ``nb_ipywidgets_js``,
+    set by the book's extension); that pair renders a widget with the network cut off."""
+    import json
+
+    import ipywidgets
+    from ipywidgets.embed import embed_data
+
+    from transformer_tutorial.sphinx_ext import VENDOR_FILES
+
+    assert {"requirejs/require.js", "html-manager"} <= set(VENDOR_FILES)
+    data = embed_data(views=[ipywidgets.IntSlider(value=3, description="n")])
+    view = json.dumps(data["view_specs"][0])
+    body = (
+        '<!DOCTYPE html><html><head><script src="_vendor/requirejs/require.js"></script>'
+        '<script src="_vendor/html-manager/embed-amd.js"></script></head><body>'
+        '<script type="application/vnd.jupyter.widget-state+json">'
+        f"{json.dumps(data['manager_state'])}</script>"
+        f'<script type="application/vnd.jupyter.widget-view+json">{view}</script></body></html>'
+    )
+    visit = _open(browser, site_url + "__widgets.html", allowed_prefix=site_url, body=body)
+    try:
+        visit.page.locator(".widget-slider").first.wait_for(timeout=15_000)
+        assert visit.blocked == []
+        assert visit.unexpected_errors() == []
+    finally:
+        visit.page.context.close()
