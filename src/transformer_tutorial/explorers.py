@@ -785,7 +785,7 @@ def cross_attention_training(run) -> Explorer:
 
     def draw(step: int, layer: int) -> Figure:
         record = snapshots[step]
-        figure = Figure(figsize=(3.1 * record.num_heads + 0.5, 3.9), layout="constrained")
+        figure = Figure(figsize=(2.7 * record.num_heads + 0.5, 3.4), layout="constrained")
         head_grid(record, layer=layer, figure=figure)
         figure.suptitle(f"decoder layer {layer}, after {step} training steps")
         return figure
