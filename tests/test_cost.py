@@ -17,6 +17,7 @@ from transformer_tutorial.cost import (
     attention_flops,
     attention_matrix_bytes,
     best_seconds,
+    compare_numpy_attentions,
     fit_power_law,
     fit_quadratic,
     fused_multihead_attention,
@@ -24,6 +25,7 @@ from transformer_tutorial.cost import (
     linear_attention,
     local_attention,
     numpy_peak_bytes,
+    single_threaded,
     time_attention,
 )
 from transformer_tutorial.model_plots import cost_curves, loss_curves, three_masks
@@ -169,3 +171,25 @@ def test_figures():
         loss_curves({})
     with pytest.raises(ValueError, match="missing"):
         three_masks({}, {})
+
+
+def test_compare_numpy_attentions_memory_grows_quadratically_only_for_full_attention():
+    costs = compare_numpy_attentions(lengths=(256, 512, 1024), d_k=16, window=64, repeats=1)
+    full, local, linear = costs.peak_bytes.values()
+    assert len(costs.seconds) == 3 and all(len(v) == 3 for v in costs.seconds.values())
+    # memory is deterministic: the full attention's peak holds several (n, n) float32 arrays
+    assert full[2] >= attention_matrix_bytes(1024) and fit_power_law(costs.lengths, full)[1] > 1.8
+    assert fit_power_law(costs.lengths, local)[1] < 1.2
+    assert fit_power_law(costs.lengths, linear)[1] < 1.2
+
+
+def test_single_threaded_restores_torch_and_blas_threads():
+    from transformer_tutorial.cost import _blas_thread_functions, _openblas
+
+    blas = _blas_thread_functions(_openblas())
+    before = (torch.get_num_threads(), blas[0]() if blas else None)
+    with single_threaded():
+        assert torch.get_num_threads() == 1
+        if blas:
+            assert blas[0]() == 1
+    assert (torch.get_num_threads(), blas[0]() if blas else None) == before
