@@ -14,6 +14,7 @@ from transformer_tutorial.probing import (
     layer_curves,
     layer_heads,
     mean_pairwise_similarity,
+    offset_attention,
     strongest_heads,
     token_position,
 )
@@ -84,3 +85,17 @@ def test_mean_pairwise_similarity():
     assert mean_pairwise_similarity(vectors) == pytest.approx(2 / np.sqrt(2) / 3)
     with pytest.raises(ValueError, match="seq >= 2"):
         mean_pairwise_similarity(np.ones((1, 3)))
+
+
+def test_offset_attention_finds_previous_token_heads():
+    n = 5
+    previous = np.eye(n, k=-1)
+    previous[0, 0] = 1.0  # the first token has no previous one
+    uniform = np.full((n, n), 1 / n)
+    record = AttentionRecord(np.stack([previous, uniform])[None], list("abcde"), list("abcde"))
+    table = offset_attention(record, -1)
+    assert table.shape == (1, 2)
+    np.testing.assert_allclose(table, [[1.0, 1 / n]])
+    np.testing.assert_allclose(offset_attention(record, 1), [[0.0, 1 / n]])
+    with pytest.raises(ValueError, match=r"\|offset\| < seq = 5"):
+        offset_attention(record, 5)

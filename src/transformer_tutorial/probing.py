@@ -22,6 +22,7 @@ __all__ = [
     "HeadLink",
     "token_position",
     "attention_between",
+    "offset_attention",
     "strongest_heads",
     "similarity_by_layer",
     "mean_pairwise_similarity",
@@ -54,6 +55,22 @@ def attention_between(record: AttentionRecord, query: str | int, key: str | int)
     i = token_position(record.query_tokens, query)
     j = token_position(record.key_tokens, key)
     return np.array(record.weights[:, :, i, j])
+
+
+def offset_attention(record: AttentionRecord, offset: int) -> np.ndarray:
+    """How much each head attends ``offset`` tokens away, ``(layers, heads)``: the mean over
+    queries :math:`i` of ``weights[l, h, i, i + offset]`` (``-1``: the previous token, ``1``:
+    the next one), over the queries for which :math:`i + offset` is a key position. Needs
+    self-attention (queries and keys the same tokens).
+    """
+    if record.kind != "self":
+        raise ValueError("offset_attention needs a self-attention record")
+    if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) >= record.q_len:
+        raise ValueError(
+            f"offset must be an integer with |offset| < seq = {record.q_len}, got {offset!r}"
+        )
+    queries = np.arange(max(0, -offset), record.q_len - max(0, offset))
+    return record.weights[:, :, queries, queries + offset].mean(axis=-1)
 
 
 @dataclass(frozen=True)
