@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +28,9 @@ BIN = Path(sys.executable).parent
 
 
 def copy_tree(workdir: Path) -> None:
+    """A fresh copy of the tree, without any earlier build (its execution cache included)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(workdir / "_build", ignore_errors=True)
     subprocess.run(
         ["rsync", "-a", "--delete", "--exclude", ".venv", "--exclude", "_build",
          "--exclude", ".git", "--exclude", ".pytest_cache", f"{ROOT}/", f"{workdir}/"],
