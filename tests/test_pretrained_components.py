@@ -17,6 +17,7 @@ from transformers import LlamaConfig as HFLlamaConfig
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 from transformers.models.llama import modeling_llama as hf_llama
 
+from transformer_tutorial.generation import generate
 from transformer_tutorial.layers import SwiGLU
 from transformer_tutorial.llama import KVCache, LlamaConfig, LlamaDecoder, unpermute_qk
 from transformer_tutorial.multihead import GroupedQueryAttention, repeat_kv
@@ -284,3 +285,15 @@ def test_sampling_rejects_bad_settings():
         next_token_distribution(logits_1d(), temperature=-1)
     with pytest.raises(ValueError, match="sum to 1"):
         top_k_filter(np.array([0.5, 0.2]), 1)
+
+
+def test_generate_decodes_on_one_thread_and_restores_the_setting():
+    torch.manual_seed(6)
+    model = LlamaDecoder(LlamaConfig(64, D_MODEL, 1, HEADS, KV_HEADS, D_FF, 32, ROPE_BASE)).eval()
+    seen = []
+    model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    result = generate(model, [1, 2, 3], max_new_tokens=4)
+    assert len(result.new_ids) == 4 and result.stop_reason == "max_new_tokens"
+    assert seen == [1, 1, 1, 1]
+    assert torch.get_num_threads() == before

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.llama import LlamaDecoder
 from transformer_tutorial.sampling import next_token_distribution, sample_token
 
@@ -53,6 +54,7 @@ def _check_count(value: object, name: str) -> int:
 
 
 @torch.no_grad()
+@single_threaded()
 def generate(
     model: LlamaDecoder,
     prompt_ids: Sequence[int],
@@ -70,6 +72,10 @@ def generate(
     ``default_rng(seed)``) from :func:`next_token_distribution` with ``temperature``, ``top_k``
     and ``top_p``. Stops after ``eos_id`` if given. Raises ``ValueError`` if the prompt plus
     ``max_new_tokens`` would not fit the model's context: nothing is truncated.
+
+    Runs torch on one thread (:func:`~transformer_tutorial.cost.single_threaded`, restored
+    afterwards): one token at a time the matrix products are small, and on a busy machine a
+    second thread mostly waits (measured here: 10x slower per token with 2 threads under load).
     """
     prompt = [int(t) for t in prompt_ids]
     if not prompt:

@@ -9,7 +9,10 @@
   **4-bit quantized** (Q4_1; the embedding table 8-bit, Q8_0) and dequantized on loading: it
   is the model as shipped for llama.cpp, slightly less accurate than the float original.
 
-Each loader runs once per process (cached) and nothing is loaded at import. The tokenizers
+Each loader runs once per process (cached) and nothing is loaded at import. The models run
+one sentence at a time on one torch thread (:func:`~transformer_tutorial.cost.single_threaded`,
+restored afterwards): the matrices are small, and on a busy 2-core machine a second thread
+made a MiniLM pass 6x and a SmolLM2 token 10x slower. The tokenizers
 come from the ``tokenizers`` library: MiniLM's ``tokenizer.json`` (its fixed padding and
 truncation switched off: nothing is ever cut silently) and, for SmolLM2, a byte-level BPE
 built from the vocabulary and merges stored in the gguf file. Bad input (not text, empty,
@@ -31,6 +34,7 @@ import torch
 from tokenizers import Tokenizer
 
 from transformer_tutorial.bert import BertEncoder
+from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.embeddings import cosine_similarity
 from transformer_tutorial.generation import Generation, generate
 from transformer_tutorial.llama import LlamaDecoder, read_gguf
@@ -170,6 +174,7 @@ class MiniLM:
         return TokenizedText(tuple(encoding.ids), tuple(encoding.tokens))
 
     @torch.no_grad()
+    @single_threaded()
     def encode(self, text: str) -> EncoderRun:
         """Run the encoder on ``text`` (one sentence, no padding)."""
         tokenized = self.tokenize(text)
@@ -342,6 +347,7 @@ class SmolLM2:
         return TokenizedText(ids, self.token_strings(ids))
 
     @torch.no_grad()
+    @single_threaded()
     def run(self, text: str) -> DecoderRun:
         """Run the decoder on ``text``: logits at every position and all the attention."""
         tokenized = self.tokenize(text)
@@ -352,7 +358,7 @@ class SmolLM2:
     def next_token_logits(self, text: str) -> np.ndarray:
         """The language-model head's scores for the token after ``text``, ``(vocab,)``."""
         tokenized = self.tokenize(text)
-        with torch.no_grad():
+        with torch.no_grad(), single_threaded():
             logits = self.model(torch.tensor([tokenized.ids])).logits
         return logits[0, -1].numpy()
 
