@@ -194,11 +194,22 @@ class LlamaDecoder(nn.Module):
         return self
 
     @classmethod
+    def uninitialized(cls, config: LlamaConfig) -> LlamaDecoder:
+        """A decoder whose parameters are allocated but not initialized, to be filled by
+        :meth:`load_gguf_tensors` (skips the random initialization of 135M numbers)."""
+        with torch.device("meta"):
+            model = cls(config)
+        model = model.to_empty(device="cpu")
+        if config.tie_embeddings:
+            model.lm_head.weight = model.embed.weight
+        return model
+
+    @classmethod
     def from_gguf(cls, path: str | Path) -> LlamaDecoder:
         """A decoder with the configuration and (dequantized) weights of a gguf file, in
         evaluation mode."""
         config, tensors, _ = read_gguf(path)
-        return cls(config).load_gguf_tensors(tensors).eval()
+        return cls.uninitialized(config).load_gguf_tensors(tensors).eval()
 
 
 def unpermute_qk(weight: np.ndarray, heads: int) -> np.ndarray:

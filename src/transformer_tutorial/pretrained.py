@@ -388,6 +388,7 @@ def load_smollm2() -> SmolLM2:
     """SmolLM2-135M-Instruct in our decoder, loaded once per process (a few seconds: the
     gguf file is dequantized)."""
     config, tensors, meta = read_gguf(smollm2_gguf_path())
-    model = LlamaDecoder(config).load_gguf_tensors(tensors).eval()
+    with single_threaded():
+        model = LlamaDecoder.uninitialized(config).load_gguf_tensors(tensors).eval()
     eos_id = int(meta["tokenizer.ggml.eos_token_id"])
     return SmolLM2(model, smollm2_tokenizer_from_gguf(meta), eos_id)
