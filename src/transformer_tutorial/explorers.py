@@ -671,7 +671,6 @@ def layer_norm_explorer() -> Explorer:
 MINILM_SENTENCES = (
     "The cat sat on the mat because it was tired.",
     "The animal didn't cross the street because it was too tired.",
-    "apple released a new phone at its keynote",
 )
 MINILM_LAYERS = (0, 1, 2, 3, 4, 5)
 MINILM_MAX_GRID_TOKENS = 24  # beyond this the 12 small heatmaps are unreadable
