@@ -43,9 +43,12 @@ def one_thread():
 def reference():
     folder = str(smollm2_gguf_path().parent)
     model = AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=SMOLLM2_GGUF_NAME, attn_implementation="eager"
+        folder, gguf_file=SMOLLM2_GGUF_NAME, attn_implementation="eager", local_files_only=True
     )
-    return model.eval(), AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF_NAME)
+    tokenizer = AutoTokenizer.from_pretrained(
+        folder, gguf_file=SMOLLM2_GGUF_NAME, local_files_only=True
+    )
+    return model.eval(), tokenizer
 
 
 def test_loaded_once_per_process(smollm2):
