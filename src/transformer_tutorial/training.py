@@ -15,6 +15,9 @@
   cheats by looking at the answer.
 * :func:`sequence_accuracy`: the share of held-out sources whose greedy decoding is exactly
   right, ``<eos>`` included.
+
+Training and evaluation run on one thread (restored afterwards): the matrices are tiny, and on
+a busy two-core machine a second thread makes every step many times slower.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.explorers import STATIC_ENV_VAR
 from transformer_tutorial.models import BOS_ID, EOS_ID, PAD_ID, EncoderDecoder, greedy_decode
 from transformer_tutorial.record import AttentionRecord
@@ -294,6 +298,7 @@ def _train(config: TrainConfig, progress: bool | None) -> TrainingRun:
     return run
 
 
+@single_threaded()
 def sequence_accuracy(
     model: EncoderDecoder,
     task: str,
@@ -314,6 +319,7 @@ def sequence_accuracy(
 
 
 @torch.no_grad()
+@single_threaded()
 def target_loss(model: EncoderDecoder, batch: TaskBatch) -> float:
     """The training loss on ``batch``: one forward pass with the whole target
     ``<bos> y_1 ... y_n`` as the decoder's input, cross-entropy of ``y_1 ... <eos>``."""
@@ -321,6 +327,7 @@ def target_loss(model: EncoderDecoder, batch: TaskBatch) -> float:
 
 
 @torch.no_grad()
+@single_threaded()
 def prefix_only_loss(model: EncoderDecoder, batch: TaskBatch) -> float:
     """The same cross-entropy, but the prediction at position :math:`t` comes from a forward
     pass on the prefix ``tgt[:, :t+1]`` only: what the model sees when it generates. For a
