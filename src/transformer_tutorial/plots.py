@@ -223,6 +223,47 @@ def head_grid(
     return figure
 
 
+def bar_chart(
+    values: np.ndarray,
+    labels: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "value",
+    value_range: tuple[float, float] | None = None,
+    fmt: str = ".2f",
+) -> Figure:
+    """Draw one horizontal bar per value ``(n,)``, labelled top to bottom in the given order,
+    with the value written next to each bar. Positive bars take the warm end of
+    :data:`VALUE_CMAP`, negative ones the cool end. ``value_range=(low, high)`` fixes the value
+    axis (so that figures of the same quantity compare); by default it fits the values and 0."""
+    values = as_float_array(values, "values")
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must have shape (n,) with n >= 1, got {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite")
+    names = _check_labels(labels, values.size, "labels", "value")
+    if value_range is None:
+        low, high = min(values.min(), 0.0), max(values.max(), 0.0)
+        pad = 0.15 * ((high - low) or 1.0)
+        value_range = (low - pad if low < 0 else 0.0, high + pad)
+    low, high = value_range
+    if not low < high:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+    ax = new_axes(ax, figsize=(5.5, 0.9 + 0.3 * values.size))
+    cmap = matplotlib.colormaps[VALUE_CMAP]
+    colors = [cmap(0.85) if v >= 0 else cmap(0.15) for v in values]
+    bars = ax.barh(range(values.size), values, color=colors)
+    ax.bar_label(bars, labels=[format(v, fmt) for v in values], padding=3, fontsize=8)
+    ax.set_yticks(range(values.size), names)
+    ax.invert_yaxis()
+    ax.set_xlim(low, high)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
 # -- Chapter 3: scaling and masking ------------------------------------------------------
 
 
@@ -363,47 +404,6 @@ __all__ += [
     "spread_vs_dimension",
     "masked_attention_heatmap",
 ]
-
-
-def bar_chart(
-    values: np.ndarray,
-    labels: Sequence[str],
-    ax: Axes | None = None,
-    title: str | None = None,
-    xlabel: str = "value",
-    value_range: tuple[float, float] | None = None,
-    fmt: str = ".2f",
-) -> Figure:
-    """Draw one horizontal bar per value ``(n,)``, labelled top to bottom in the given order,
-    with the value written next to each bar. Positive bars take the warm end of
-    :data:`VALUE_CMAP`, negative ones the cool end. ``value_range=(low, high)`` fixes the value
-    axis (so that figures of the same quantity compare); by default it fits the values and 0."""
-    values = as_float_array(values, "values")
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"values must have shape (n,) with n >= 1, got {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("values must be finite")
-    names = _check_labels(labels, values.size, "labels", "value")
-    if value_range is None:
-        low, high = min(values.min(), 0.0), max(values.max(), 0.0)
-        pad = 0.15 * ((high - low) or 1.0)
-        value_range = (low - pad if low < 0 else 0.0, high + pad)
-    low, high = value_range
-    if not low < high:
-        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
-    ax = new_axes(ax, figsize=(5.5, 0.9 + 0.3 * values.size))
-    cmap = matplotlib.colormaps[VALUE_CMAP]
-    colors = [cmap(0.85) if v >= 0 else cmap(0.15) for v in values]
-    bars = ax.barh(range(values.size), values, color=colors)
-    ax.bar_label(bars, labels=[format(v, fmt) for v in values], padding=3, fontsize=8)
-    ax.set_yticks(range(values.size), names)
-    ax.invert_yaxis()
-    ax.set_xlim(low, high)
-    ax.axvline(0.0, color="black", linewidth=0.8)
-    ax.set_xlabel(xlabel)
-    if title:
-        ax.set_title(title)
-    return ax.figure
 
 
 # -- Chapter 2: one query's row, before and after the softmax, and its context vector -----
