@@ -21,6 +21,7 @@ from torch import nn
 
 from transformer_tutorial.layers import EncoderBlock
 from transformer_tutorial.positional import LearnedPositionalEmbedding
+from transformer_tutorial.weights import copy_parameters
 
 __all__ = ["BertConfig", "BertEmbeddings", "BertEncoder", "EncoderOutput"]
 
@@ -176,18 +177,7 @@ class BertEncoder(nn.Module):
         }
         for i in range(self.config.num_layers):
             names.update(_hf_block_names(i))
-        params = dict(self.named_parameters())
-        if set(params) != set(names):
-            raise ValueError(f"unmapped parameters: {sorted(set(params) ^ set(names))}")
-        for ours, theirs in names.items():
-            if theirs not in state:
-                raise ValueError(f"the state dict has no {theirs!r} (for our {ours!r})")
-            value = torch.as_tensor(np.asarray(state[theirs]))
-            if value.shape != params[ours].shape:
-                raise ValueError(
-                    f"{theirs} has shape {tuple(value.shape)}, expected {tuple(params[ours].shape)}"
-                )
-            params[ours].copy_(value)
+        copy_parameters(self, names, state, "the state dict")
         return self
 
     @classmethod

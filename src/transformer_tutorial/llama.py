@@ -30,6 +30,7 @@ from torch import nn
 from transformer_tutorial.layers import SwiGLU
 from transformer_tutorial.multihead import GroupedQueryAttention
 from transformer_tutorial.norms import RMSNorm
+from transformer_tutorial.weights import copy_parameters
 
 __all__ = [
     "LlamaConfig",
@@ -179,18 +180,7 @@ class LlamaDecoder(nn.Module):
         }
         for i in range(self.config.num_layers):
             names.update({f"blocks.{i}.{a}": f"blk.{i}.{b}" for a, b in per_block.items()})
-        params = dict(self.named_parameters())
-        if set(params) != set(names):
-            raise ValueError(f"unmapped parameters: {sorted(set(params) ^ set(names))}")
-        for ours, theirs in names.items():
-            if theirs not in tensors:
-                raise ValueError(f"the gguf file has no tensor {theirs!r} (for our {ours!r})")
-            value = torch.tensor(tensors[theirs], dtype=torch.float32)
-            if value.shape != params[ours].shape:
-                raise ValueError(
-                    f"{theirs} has shape {tuple(value.shape)}, expected {tuple(params[ours].shape)}"
-                )
-            params[ours].copy_(value)
+        copy_parameters(self, names, tensors, "the gguf file")
         return self
 
     @classmethod
