@@ -9,7 +9,6 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertModel
 
-from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.embeddings import cosine_similarity
 from transformer_tutorial.pretrained import load_minilm, minilm_folder
 from transformer_tutorial.probing import attention_between, strongest_heads
@@ -23,17 +22,12 @@ SENTENCES = [
 IT_CAT = SENTENCES[0]
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(scope="module")
 def minilm():
     return load_minilm()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The reference runs on one torch thread too: on a busy 2-core machine a second thread
-    mostly waits (our models already run single-threaded, see ``pretrained``)."""
-    with single_threaded():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.generation import generate, time_generation
 from transformer_tutorial.pretrained import SMOLLM2_GGUF_NAME, load_smollm2, smollm2_gguf_path
 
@@ -26,17 +25,12 @@ CHAT = (
 )
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(scope="module")
 def smollm2():
     return load_smollm2()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The reference runs on one torch thread too: on a busy 2-core machine a second thread
-    mostly waits (our models already run single-threaded, see ``pretrained``)."""
-    with single_threaded():
-        yield
 
 
 @pytest.fixture(scope="module")
