@@ -30,7 +30,8 @@ def copy_parameters(
     for ours, theirs in names.items():
         if theirs not in tensors:
             raise ValueError(f"{source} has no {theirs!r} (for our {ours!r})")
-        value = torch.as_tensor(np.asarray(tensors[theirs]), dtype=torch.float32)
+        # torch.tensor copies: the gguf reader's arrays are read-only memory maps.
+        value = torch.tensor(np.asarray(tensors[theirs]), dtype=torch.float32)
         if value.shape != params[ours].shape:
             raise ValueError(
                 f"{theirs} has shape {tuple(value.shape)}, expected {tuple(params[ours].shape)}"
