@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from transformer_tutorial import bertviz_views
-from transformer_tutorial.explorers import STATIC_ENV_VAR
 from transformer_tutorial.record import AttentionRecord
+from transformer_tutorial.widgets import STATIC_ENV_VAR
 
 EVIL = "</script><img src=x onerror=alert(1)>"
 TOKENS = ["the", EVIL, "sat", "."]

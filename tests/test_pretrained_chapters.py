@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from transformer_tutorial import explorers
 from transformer_tutorial.probing import (
     attention_between,
     layer_curves,
@@ -52,31 +51,6 @@ def test_figures_are_standalone():
     assert len(fig.axes[0].lines) == 2
     with pytest.raises(ValueError, match=r"shape \(layers,\)"):
         layer_curves({"x": np.ones((2, 2))})
-
-
-def test_minilm_explorer():
-    explorer = explorers.minilm_layers_explorer()
-    grid = np.prod([len(c.values) for c in explorer.controls])
-    assert grid <= 40
-    fig = explorer.figure(layer=5)
-    assert isinstance(fig, Figure) and len(fig.axes) == 12 + 1
-    # the reader's own sentence works, and bad ones say why
-    assert isinstance(explorer.figure(sentence="Dogs bark at night.", layer=0), Figure)
-    with pytest.raises(ValueError, match="empty"):
-        explorer.figure(sentence="  ")
-    with pytest.raises(ValueError, match="at most 24"):
-        explorer.figure(sentence="word " * 30)
-
-
-def test_next_token_explorer():
-    explorer = explorers.next_token_explorer()
-    assert np.prod([len(c.values) for c in explorer.controls]) <= 40
-    fig = explorer.figure(temperature=0.3, top_k=3)
-    bars = fig.axes[0].patches
-    assert len(bars) == 3
-    assert sum(b.get_width() for b in bars) == pytest.approx(1.0)
-    widths = [b.get_width() for b in explorer.figure(temperature=2.0, top_k="all").axes[0].patches]
-    assert len(widths) == 12 and sum(widths) < 0.5  # a hot distribution is spread thin
 
 
 def test_mean_pairwise_similarity():

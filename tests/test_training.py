@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from transformer_tutorial.explorers import STATIC_ENV_VAR
 from transformer_tutorial.models import BOS_ID, EOS_ID, PAD_ID
 from transformer_tutorial.training import (
     TrainConfig,
@@ -21,6 +20,7 @@ from transformer_tutorial.training import (
     train,
     warmup_learning_rate,
 )
+from transformer_tutorial.widgets import STATIC_ENV_VAR
 
 
 @pytest.fixture(scope="session")
@@ -180,16 +180,3 @@ def test_without_the_causal_mask_training_loss_cheats(no_mask_run, reversal_run)
         reversal_run.model, batch
     )
     assert sequence_accuracy(cheating, "reverse", num_examples=200) < 0.05
-
-
-def test_cross_attention_explorer(reversal_run):
-    from transformer_tutorial.explorers import cross_attention_training
-
-    explorer = cross_attention_training(reversal_run)
-    steps = explorer.controls[0].values
-    assert steps == reversal_run.config.snapshot_steps and explorer.controls[1].values == (0, 1)
-    figure = explorer.figure(step=300, layer=1)
-    assert len(figure.axes) >= 4 and "after 300 training steps" in figure._suptitle.get_text()
-    assert explorer.png(step=0, layer=0)[:4] == b"\x89PNG"
-    with pytest.raises(ValueError, match="step must be one of"):
-        explorer.figure(step=7)

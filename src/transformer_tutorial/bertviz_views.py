@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from IPython.display import HTML
 
-from transformer_tutorial.explorers import STATIC_ENV_VAR
+from transformer_tutorial.widgets import STATIC_ENV_VAR
 
 if TYPE_CHECKING:
     from transformer_tutorial.record import AttentionRecord

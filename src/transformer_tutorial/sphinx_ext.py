@@ -2,7 +2,7 @@
 
 * Every explorer renders as its static HTML viewer: notebooks executed during the book build
   run in kernels started by this process, and they inherit its environment
-  (:data:`~transformer_tutorial.explorers.STATIC_ENV_VAR`).
+  (:data:`~transformer_tutorial.widgets.STATIC_ENV_VAR`).
 * Every browser asset is served from the site itself: the pinned npm packages
   (``package.json``/``package-lock.json``, installed by ``make book``) are copied into
   ``_vendor/`` of the built site, and KaTeX's CSS and the widget manager point there. The
@@ -41,7 +41,7 @@ from sphinx.util.osutil import relative_uri
 import transformer_tutorial
 from transformer_tutorial import __version__
 from transformer_tutorial.bertviz_views import VENDOR_URL_MARKER
-from transformer_tutorial.explorers import STATIC_ENV_VAR
+from transformer_tutorial.widgets import STATIC_ENV_VAR
 
 VENDOR_DIR = "_vendor"
 # What the built site serves: destination under ``_vendor/`` -> source under ``node_modules/``.

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from transformer_tutorial.cost import single_threaded
-from transformer_tutorial.explorers import STATIC_ENV_VAR
 from transformer_tutorial.models import BOS_ID, EOS_ID, PAD_ID, EncoderDecoder, greedy_decode
 from transformer_tutorial.record import AttentionRecord
 from transformer_tutorial.tokens import SPECIAL_TOKENS, Vocabulary
+from transformer_tutorial.widgets import STATIC_ENV_VAR
 
 __all__ = [
     "TASKS",

@@ -255,8 +255,8 @@ def test_bertviz_views_draw_offline(browser, site_url, static, monkeypatch):
     import numpy as np
 
     from transformer_tutorial import bertviz_views
-    from transformer_tutorial.explorers import STATIC_ENV_VAR
     from transformer_tutorial.record import AttentionRecord
+    from transformer_tutorial.widgets import STATIC_ENV_VAR
 
     if static:
         monkeypatch.setenv(STATIC_ENV_VAR, "1")
