@@ -193,7 +193,7 @@ def test_typed_text_is_answered_with_its_frames():
     assert set(reply["frames"]) == {"2,0", "2,1"}
     assert reply["frames"]["2,1"]["description"] == "THE READER'S OWN WORDS"
     assert widget.answer(0, "the reader's own words")["index"] == 2  # asked again: same index
-    assert widget.answer(0, "more")["index"] == 3
+    assert widget.answer("sentence", "more")["index"] == 3  # by name, as explorer.js sends
     empty = widget.answer(0, "   ")
     assert empty == {"type": "error", "control": 0, "text": "",
                      "message": "the sentence is empty: type a few words"}  # fmt: skip

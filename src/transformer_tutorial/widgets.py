@@ -450,20 +450,22 @@ class ExplorerWidget(anywidget.AnyWidget):
         self._values = [list(c.values) for c in explorer.controls]
         self.on_msg(self._on_message)
 
-    def answer(self, control: int, text: str) -> dict[str, Any]:
-        """The reply to a sentence typed into control number ``control``."""
+    def answer(self, control: int | str, text: str) -> dict[str, Any]:
+        """The reply to a sentence typed into a ``text`` control (its name or position)."""
         controls = self.explorer.controls
-        if not (isinstance(control, int) and 0 <= control < len(controls)) or not (
-            controls[control].free_text
+        names = [c.name for c in controls]
+        position = names.index(control) if control in names else control
+        if not (isinstance(position, int) and 0 <= position < len(controls)) or not (
+            controls[position].free_text
         ):
             return {"type": "error", "control": control, "text": str(text),
                     "message": f"control {control!r} does not take text"}  # fmt: skip
         text = str(text).strip()
-        values = self._values[control]
+        values = self._values[position]
         if text not in values:
             values.append(text)
         index = values.index(text)
-        frames = self.explorer.frames(fixed={control: (index, text)})
+        frames = self.explorer.frames(fixed={position: (index, text)})
         errors = {f["error"] for f in frames.values() if "error" in f}
         if len(errors) == 1 and all("error" in f for f in frames.values()):
             return {"type": "error", "control": control, "text": text, "message": errors.pop()}

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 import pytest
 from book_site import HTML, chapter_pages, toc_pages
 
-from transformer_tutorial.explorers import Control, Explorer
-
 # Errors that cannot be removed at their cause, each with that cause. Empty: the causes seen
 # (sphinx-thebe's duplicate `const THEBE_JS_URL`, the widget manager's MathJax 2 call, CDN
 # assets) were removed from the build instead (see _config.yml and sphinx_ext.py).
@@ -46,11 +44,42 @@ _KATEX_FONTS = """async () => {
     .map(f => ({family: f.family, status: f.status}));
 }"""
 
-_FRAME = """root => {
-  const img = root.querySelector(".tt-explorer-figure");
-  const error = root.querySelector(".tt-explorer-error");
-  return [img.style.display, img.src, img.alt, error ? error.textContent : ""].join("|");
+# The explorer's current frame as drawn, checked against its own data: the key of the
+# controls' positions, and whether the status line, the title and every drawn cell and bar
+# are what the frame's data says.
+_DRAWN = """root => {
+  const spec = JSON.parse(root.querySelector("script.tt-explorer-data").textContent);
+  const key = root.dataset.key, frame = spec.frames[key];
+  const status = root.querySelector(".tt-explorer-status").textContent;
+  const cells = [...root.querySelectorAll("rect.tt-cell")].map(r => +r.dataset.value);
+  const bars = [...root.querySelectorAll("rect.tt-bar")].map(r => +r.dataset.value);
+  if (frame === undefined) return {key, problem: "no frame for this key"};
+  if (frame.error !== undefined) {
+    return {key, problem: status === frame.error && cells.length + bars.length === 0 ? "" :
+            "an error frame must show its message and no figure", figure: "error"};
+  }
+  const heat = [], grids = [], wanted = [];
+  for (const p of frame.panels) {
+    if (p.kind === "heatmap") heat.push(...p.values.flat());
+    if (p.kind === "grid") p.items.forEach(i => grids.push(...i.values.flat()));
+    if (p.kind === "bars") wanted.push(...p.values);
+  }
+  const sorted = a => [...a].sort((x, y) => x - y).join(",");
+  let problem = "";
+  if (status !== frame.description) problem = "the status line is not the description";
+  else if (root.querySelector(".tt-explorer-frame-title").textContent !== frame.title)
+    problem = "the title is not the frame's";
+  else if (bars.join(",") !== wanted.join(",")) problem = "the bars are not the data";
+  else if (!grids.length && sorted(cells) !== sorted(heat)) problem = "cells are not the data";
+  else if (grids.length && (!cells.length || cells.some(v => !grids.includes(v))))
+    problem = "the grid's cells are not the data";
+  return {key, problem, figure: cells.join(",") + "|" + bars.join(",") + "|" + status};
 }"""
+
+# Effective size in CSS pixels of every text drawn in an explorer's or diagram's SVG.
+_TEXT_PX = """root => [...root.querySelectorAll("svg text")].filter(t => t.textContent.trim())
+  .map(t => ({text: t.textContent, px: t.getBoundingClientRect().height}))
+  .filter(t => t.px > 0)"""
 
 
 @dataclass
@@ -143,44 +172,69 @@ def test_every_image_loaded_and_has_alt_text(visit):
     assert [i for i in images if not i["alt"].strip()] == [], "images without alt text"
 
 
-def test_every_explorer_control_changes_the_figure(visit):
+def _check_drawn(root, where: str) -> dict:
+    drawn = root.evaluate(_DRAWN)
+    assert drawn["problem"] == "", f"{where}, frame {drawn['key']}: {drawn['problem']}"
+    return drawn
+
+
+def test_every_explorer_draws_its_data_for_every_control_position(visit):
+    """Each control of each explorer, moved through every position (sliders with the arrow
+    keys), shows exactly the frame its data holds for the new positions."""
     page = visit.page
-    explorers = page.locator(".tt-explorer")
+    explorers = page.locator(".tt-explorer[data-tt-mounted]")
+    assert explorers.count() == page.locator("script.tt-explorer-data").count()
     for e in range(explorers.count()):
         root = explorers.nth(e)
         root.scroll_into_view_if_needed()
-        controls = root.locator("[data-control]")
+        start = _check_drawn(root, f"explorer {e}")
+        controls = root.locator(".tt-explorer-controls input[type=range], "
+                                ".tt-explorer-controls select")  # fmt: skip
         assert controls.count() > 0
         for c in range(controls.count()):
-            control = controls.nth(c)
-            start = control.input_value()
-            frames = [root.evaluate(_FRAME)]
+            control, where = controls.nth(c), f"explorer {e}, control {c}"
+            keys = []
             if control.evaluate("el => el.tagName") == "SELECT":
-                positions = control.locator("option").count()
-                for i in [*range(positions), int(start)]:
+                for i in range(control.locator("option").count()):
                     control.select_option(index=i)
-                    frames.append(root.evaluate(_FRAME))
+                    keys.append(_check_drawn(root, where)["key"])
+                control.select_option(index=int(start["key"].split(",")[c]))
             else:
-                low, high = int(control.get_attribute("min")), int(control.get_attribute("max"))
-                positions = high - low + 1
                 control.focus()
                 control.press("Home")
-                frames.append(root.evaluate(_FRAME))
-                for _ in range(positions - 1):
+                keys.append(_check_drawn(root, where)["key"])
+                for _ in range(int(control.get_attribute("max"))):
                     control.press("ArrowRight")
-                    frames.append(root.evaluate(_FRAME))
-                control.evaluate(
-                    "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", start
-                )
-                frames.append(root.evaluate(_FRAME))
-            assert control.input_value() == start
-            assert frames[-1] == frames[0], "back at the start, the first figure should show"
-            if positions > 1:
-                assert len(set(frames)) == positions, (
-                    f"explorer {e}, control {c}: {positions} positions showed "
-                    f"{len(set(frames))} different figures"
-                )
+                    keys.append(_check_drawn(root, where)["key"])
+                for _ in range(int(control.get_attribute("max")) - int(start["key"].split(",")[c])):
+                    control.press("ArrowLeft")
+            assert len(set(keys)) == len(keys), f"{where}: positions that showed the same frame"
+            assert _check_drawn(root, where) == start, f"{where}: back at the start, not the start"
     assert visit.unexpected_errors() == []
+
+
+def test_explorer_hover_shows_the_exact_value(visit):
+    explorers = visit.page.locator(".tt-explorer[data-tt-mounted]")
+    for e in range(explorers.count()):
+        root = explorers.nth(e)
+        mark = root.locator("rect.tt-cell, rect.tt-bar").last
+        if mark.count() == 0:
+            continue  # a line chart: its hover is tested on the renderer's own page
+        mark.scroll_into_view_if_needed()
+        mark.hover(force=True)
+        value = float(mark.get_attribute("data-value"))
+        readout = root.locator(".tt-explorer-readout").text_content()
+        numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", readout)]
+        assert any(abs(n - value) <= 0.006 + 0.001 * abs(value) for n in numbers), (e, readout)
+
+
+def test_explorer_text_is_readable_at_the_column_width(visit):
+    explorers = visit.page.locator(".tt-explorer[data-tt-mounted]")
+    for e in range(explorers.count()):
+        texts = explorers.nth(e).evaluate(_TEXT_PX)
+        assert texts, f"explorer {e} drew no text"
+        small = [t for t in texts if t["px"] < 10.9]
+        assert small == [], f"explorer {e}: text under 11 px: {small[:5]}"
 
 
 def test_every_bertviz_view_draws(visit):
@@ -212,35 +266,34 @@ def test_page_works_opened_from_disk_offline(browser, docname):
         visit.page.context.close()
 
 
-def _draw_nothing(**_values):
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(1, 1))
-    figure.add_subplot().plot([0, 1], [0, 1])
-    return figure
-
-
 def test_explorer_text_is_escaped(browser, site_url):
-    """A token that is HTML shows as text in the static viewer, never as markup."""
-    evil = "<img src=x onerror=alert(1)>"
-    explorer = Explorer(
-        f"Title {evil}",
-        (Control("token", (evil, "cat"), label=f"token {evil}"),),
-        _draw_nothing,
-        caption=f"caption {evil}",
-    )
+    """Tokens, titles and captions that look like HTML or TeX show as text, never as markup."""
+    import numpy as np
+
+    from transformer_tutorial.widgets import Control, Explorer, frame, heatmap
+
+    evil, tex = "<img src=x onerror=alert(1)>", "$$x$$"
+
+    def data(token: str) -> dict:
+        return frame(heatmap(np.eye(2), [token, tex], [token, tex], title=f"title {evil}"),
+                     description=f"about {token}")  # fmt: skip
+
+    explorer = Explorer(f"Title {evil}", (Control("token", (evil, "cat"), label=f"token {evil}"),),
+                        data, caption=f"caption {evil}")  # fmt: skip
     page_url = site_url + "__explorer_escaping.html"
     body = f"<!DOCTYPE html><html><body>{explorer.static_html()}</body></html>"
-
     visit = _open(browser, page_url, allowed_prefix=site_url, body=body)
     try:
         page = visit.page
-        assert page.locator("img").count() == 1  # the figure only
+        page.locator(".tt-explorer[data-tt-mounted] svg").first.wait_for()
+        assert page.locator("img").count() == 0
         assert page.locator("select option").first.text_content() == evil
         assert evil in page.locator(".tt-explorer-title").text_content()
+        drawn = page.locator("svg text").all_text_contents()
+        assert any(evil in t for t in drawn) and tex in drawn
         page.locator("select").select_option(index=1)
         page.locator("select").select_option(index=0)
-        assert page.locator("img").count() == 1
+        assert page.locator("img").count() == 0
         assert visit.dialogs == []
         assert visit.blocked == []
         assert visit.unexpected_errors() == []
