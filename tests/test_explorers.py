@@ -271,3 +271,26 @@ def test_next_token_explorer_filters():
     assert kept < everything / 100
     assert f"filter: top-p 0.5: {kept} possible next tokens" in nucleus["title"]
     assert nucleus["panels"][0]["labels"][0].startswith("'")  # quoted: a leading space shows
+
+
+def test_layer_norm_explorer_with_minilm_trained_scale_and_shift():
+    from transformer_tutorial.pretrained import load_minilm
+
+    explorer = explorers.layer_norm_explorer()
+    trained = explorers.NORM_BLOCKS[1]
+    norm = load_minilm().model.blocks[0].add_norm1.norm
+    tokens, steps = explorers.minilm_layer_norm_example()
+    assert tokens[0] == "[CLS]" and tokens[2] == "cat"
+
+    def shown(stage: int) -> np.ndarray:
+        stage_name = explorers.NORM_STAGES[stage]
+        return np.array(_panel(explorer, token="cat (position 1)", stage=stage_name,
+                               block=trained)["values"])  # fmt: skip
+
+    raw, standardized, out = shown(0), shown(1), shown(2)
+    assert raw.shape == (384,)
+    np.testing.assert_allclose(raw, steps["input"][2].numpy(), **ROUNDED)
+    assert abs(standardized.mean()) < 1e-3 and abs(standardized.std() - 1) < 1e-3
+    expected = norm(torch.as_tensor(steps["input"][2])).detach().numpy()  # torch's own LayerNorm
+    np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-4)
+    assert np.abs(out - standardized).max() > 1.0  # trained gamma and beta visibly change it
