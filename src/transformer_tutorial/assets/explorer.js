@@ -14,8 +14,8 @@ const ACCENT = "#D55E00";
 const STOPS = {
   attention: ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c",
     "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"],
-  diverging: ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
-    "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"],
+  diverging: ["#053061", "#2065ab", "#4393c3", "#90c4dd", "#d1e5f0", "#f7f6f6",
+    "#fddbc7", "#f3a481", "#d6604d", "#b1182b", "#67001f"],
 };
 const LUT = {}; // colormap -> 256 [css colour, luminance]
 
@@ -141,7 +141,8 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
   const labW = Math.min(Math.max(maxLen(rows) * CW + 8, 20), w * 0.3);
   const cbW = scale ? 0 : 52;
   const cs = Math.max(4, Math.min((w - rt - labW - cbW) / Math.max(nc, 1), 46));
-  const gx = x + rt + labW + Math.max(0, (w - rt - labW - cbW - cs * nc) / 2), gh = cs * nr;
+  const off = x + Math.max(0, (w - rt - labW - cbW - cs * nc) / 2); // centred in its slot
+  const gx = off + rt + labW, gh = cs * nr;
   // Column labels: horizontal when they fit in a cell, else rotated and truncated.
   const flat = maxLen(cols) * CW <= cs - 2;
   const colH = flat ? 18 : Math.min(maxLen(cols) * CW, 84) + 8;
@@ -153,7 +154,7 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
     if (flat) text(labels, cx, top + gh + 14, c, { anchor: "middle" });
     else text(labels, cx, top + gh + 5, c, { anchor: "end", base: "central", rot: -90, max: colChars });
   });
-  if (p.row_title) text(g, x + 12, top + gh / 2, p.row_title, { anchor: "middle", rot: -90, max: Math.floor(gh / CW) });
+  if (p.row_title) text(g, off + 12, top + gh / 2, p.row_title, { anchor: "middle", rot: -90, max: Math.floor(gh / CW) });
   if (p.col_title) text(g, gx + (cs * nc) / 2, top + gh + colH + 14, p.col_title, { anchor: "middle", max: Math.floor((w - rt) / CW) });
   // Cells (one template cloned per cell: the hot loop of a 4 × 24 × 24 page).
   const hm = svg("g", { class: "tt-heatmap", tabindex: 0, role: "img", "aria-label": p.title || "heatmap" }, g);
@@ -186,7 +187,7 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
     const masked = !!(mask && mask[i] && mask[i][j]);
     ctx.say(fill(p.hover || "{row} → {col}: {value}", { row: rows[i], col: cols[j], value: masked ? "masked" : fmt((values[i] || [])[j], digits) }));
   };
-  const cursor = svg("rect", { class: "tt-cursor", width: cs, height: cs, fill: "none", visibility: "hidden" }, hm);
+  const cursor = svg("rect", { class: "tt-cursor", x: gx, y: top, width: cs, height: cs, fill: "none", visibility: "hidden" }, hm);
   const place = () => {
     const c = ctx.state.cursors[key];
     if (!c) return;
@@ -295,7 +296,7 @@ function lines(ctx, g, p, x, y, w, key) {
     lx += sw;
   });
   top = ly + 16;
-  const left = x + 52, right = x + w - 8, ph = 190;
+  const left = x + 52, right = x + w - 14, ph = 190;
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
   const X = axis(g, "x", top + ph, left, right, x0, x1, p.x_title);
   const Y = axis(g, "y", left, top + ph, top, p.ymin, p.ymax, p.y_title);
@@ -341,7 +342,7 @@ function histogram(ctx, g, p, x, y, w) {
   const edges = p.edges || [], counts = p.counts || [];
   let top = y;
   if (p.title) { text(g, x + w / 2, top + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / CW) }); top += 22; }
-  const left = x + 52, right = x + w - 8, ph = 180, ymax = Math.max(1, ...counts) * 1.05;
+  const left = x + 52, right = x + w - 14, ph = 180, ymax = Math.max(1, ...counts) * 1.05;
   const X = axis(g, "x", top + ph, left, right, p.xmin ?? edges[0], p.xmax ?? edges[edges.length - 1], p.x_title);
   const Y = axis(g, "y", left, top + ph, top, 0, ymax, p.y_title);
   const group = svg("g", { class: "tt-bars" }, g);
@@ -417,7 +418,7 @@ export function drawFigure(container, frame, state = {}) {
   let x = 0, h = 0;
   panels.forEach((p, i) => {
     const w = (free * (ws[i] || 1)) / total, draw = PANELS[p.kind];
-    const g = svg("g", { class: `tt-panel tt-${p.kind}` }, root);
+    const g = svg("g", { class: `tt-panel tt-panel-${p.kind}` }, root);
     if (draw) h = Math.max(h, draw(ctx, g, p, x, 4, w, String(i)));
     else text(g, x, 20, `unknown panel kind: ${p.kind}`);
     x += w + GAP;
