@@ -74,12 +74,17 @@ function text(g, x, y, s, o = {}) {
   if (o.rot) t.setAttribute("transform", `rotate(${o.rot} ${x} ${y})`);
   if (o.fill) t.setAttribute("fill", o.fill);
   if (o.cls) t.setAttribute("class", o.cls);
-  const full = String(s);
-  const shown = o.max ? fit(full, o.max) : full;
+  return setText(t, s, o.max);
+}
+function setText(t, s, max) {
+  const full = String(s), shown = max ? fit(full, max) : full;
   t.textContent = shown;
   if (shown !== full) svg("title", {}, t).textContent = full;
+  t.max = max;
   return t;
 }
+const panelTitle = (g, p, x, y, w) =>
+  p.title ? text(g, x + w / 2, y + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / CW) }) : null;
 // Round tick values covering [a, b].
 function ticks(a, b, n = 4) {
   if (!(b > a)) return [a];
@@ -136,7 +141,8 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
   const [vmin, vmax] = scale || [p.vmin, p.vmax];
   const cmap = p.colormap === "diverging" ? "diverging" : "attention";
   let top = y;
-  if (p.title) { text(g, x + w / 2, top + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / CW) }); top += 22; }
+  const head = panelTitle(g, p, x, top, w);
+  top += head ? 22 : 0;
   const rt = p.row_title ? 18 : 0;
   const labW = Math.min(Math.max(maxLen(rows) * CW + 8, 20), w * 0.3);
   const cbW = scale ? 0 : 52;
@@ -156,37 +162,51 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
   });
   if (p.row_title) text(g, off + 12, top + gh / 2, p.row_title, { anchor: "middle", rot: -90, max: Math.floor(gh / CW) });
   if (p.col_title) text(g, gx + (cs * nc) / 2, top + gh + colH + 14, p.col_title, { anchor: "middle", max: Math.floor((w - rt) / CW) });
-  // Cells (one template cloned per cell: the hot loop of a 4 × 24 × 24 page).
-  const hm = svg("g", { class: "tt-heatmap", tabindex: 0, role: "img", "aria-label": p.title || "heatmap" }, g);
+  // Cells: built once per layout, then recoloured in place by `update` (see drawFigure).
+  const hm = svg("g", { class: "tt-heatmap", tabindex: 0, role: "img" }, g);
   const cells = svg("g", {}, hm), notes = svg("g", {}, hm);
   const proto = svg("rect", { class: "tt-cell", width: cs + 0.3, height: cs + 0.3 });
-  const digits = p.digits == null ? 2 : p.digits;
+  const digits = p.digits == null ? 2 : p.digits, mask = p.mask;
+  const isMasked = (i, j) => !!(mask && mask[i] && mask[i][j]);
   const ann = p.annotate && cs >= 15 && cs >= Math.max(fmt(vmin, digits).length, fmt(vmax, digits).length) * 6.8 + 4;
-  const values = p.values || [], mask = p.mask;
+  const rects = [], marks = [];
   for (let i = 0; i < nr; i++) {
-    const row = values[i] || [];
     for (let j = 0; j < nc; j++) {
-      const v = row[j], r = proto.cloneNode(false), masked = !!(mask && mask[i] && mask[i][j]);
+      const r = proto.cloneNode(false);
       r.setAttribute("x", gx + j * cs);
       r.setAttribute("y", top + i * cs);
       r.setAttribute("data-row", i);
       r.setAttribute("data-col", j);
-      r.setAttribute("data-value", v);
-      if (masked) { r.setAttribute("fill", ctx.hatch()); r.setAttribute("data-masked", "true"); }
-      else {
-        const [c, lum] = colour(v, vmin, vmax, cmap);
-        r.setAttribute("fill", c);
-        if (ann) text(notes, gx + (j + 0.5) * cs, top + (i + 0.5) * cs, fmt(v, digits), { anchor: "middle", base: "central", size: 11.5, fill: lum > 0.5 ? "#111" : "#fff", cls: "tt-ann" });
-      }
+      if (isMasked(i, j)) { r.setAttribute("fill", ctx.hatch()); r.setAttribute("data-masked", "true"); }
       cells.appendChild(r);
+      rects.push(r);
+      marks.push(ann && !isMasked(i, j) ? text(notes, gx + (j + 0.5) * cs, top + (i + 0.5) * cs, "", { anchor: "middle", base: "central", size: 11.5, cls: "tt-ann" }) : null);
     }
   }
+  let cur = p;
+  const update = (q) => {
+    cur = q;
+    if (head) setText(head, q.title, head.max);
+    hm.setAttribute("aria-label", q.title || "heatmap");
+    const values = q.values || [];
+    for (let i = 0, k = 0; i < nr; i++) {
+      const row = values[i] || [];
+      for (let j = 0; j < nc; j++, k++) {
+        const v = row[j];
+        rects[k].setAttribute("data-value", v);
+        if (isMasked(i, j)) continue;
+        const [c, lum] = colour(v, vmin, vmax, cmap);
+        rects[k].setAttribute("fill", c);
+        if (marks[k]) { marks[k].textContent = fmt(v, digits); marks[k].setAttribute("fill", lum > 0.5 ? "#111" : "#fff"); }
+      }
+    }
+    if (cursor.getAttribute("visibility") === "visible") place();
+  };
   if (!scale) colourbar(ctx, g, gx + cs * nc + 10, top, Math.max(gh, 60), vmin, vmax, cmap);
   // Hover / keyboard readout, and a cursor cell moved by the arrow keys.
-  const say = (i, j) => {
-    const masked = !!(mask && mask[i] && mask[i][j]);
-    ctx.say(fill(p.hover || "{row} → {col}: {value}", { row: rows[i], col: cols[j], value: masked ? "masked" : fmt((values[i] || [])[j], digits) }));
-  };
+  const say = (i, j) => ctx.say(fill(cur.hover || "{row} → {col}: {value}", {
+    row: rows[i], col: cols[j], value: isMasked(i, j) ? "masked" : fmt((cur.values[i] || [])[j], digits),
+  }));
   const cursor = svg("rect", { class: "tt-cursor", x: gx, y: top, width: cs, height: cs, fill: "none", visibility: "hidden" }, hm);
   const place = () => {
     const c = ctx.state.cursors[key];
@@ -210,21 +230,32 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
     ctx.state.cursors[key] = [Math.min(nr - 1, Math.max(0, c[0] + d[0])), Math.min(nc - 1, Math.max(0, c[1] + d[1]))];
     place();
   });
-  if (ctx.state.cursors[key] && ctx.state.cursors[key][0] >= nr) delete ctx.state.cursors[key];
+  const c = ctx.state.cursors[key];
+  if (c && (c[0] >= nr || c[1] >= nc)) delete ctx.state.cursors[key];
+  update(p);
+  ctx.up[key] = update;
   return top - y + gh + colH + (p.col_title ? 22 : 4);
 }
 
 // Grid of heatmaps sharing one colour scale; `per_page` items shown at a time.
-function grid(ctx, g, p, x, y, w, key) {
+// The items of a grid shown on its current page (clamped), and the page.
+function pageOf(p, pages, key) {
   const items = p.items || [], per = p.per_page || items.length || 1;
-  const pages = Math.max(1, Math.ceil(items.length / per));
-  let page = Math.min(ctx.state.pages[key] || 0, pages - 1);
-  if (p.per_page && pages > 1) ctx.pager(key, p.page_label || "items", pages, per, items.length, page);
-  const shown = items.slice(page * per, page * per + per);
+  const page = Math.min(pages[key] || 0, Math.max(0, Math.ceil(items.length / per) - 1));
+  return [items.slice(page * per, page * per + per), page, per];
+}
+
+// Grid of heatmaps sharing one colour scale; `per_page` items shown at a time.
+// Item slots are keyed by position on the page, so a page change can recolour in place.
+function grid(ctx, g, p, x, y, w, key) {
+  const items = p.items || [], [shown, page, per] = pageOf(p, ctx.state.pages, key);
+  const pages = Math.ceil(items.length / per);
+  const buttons = p.per_page && pages > 1 ? ctx.pager(key, p.page_label || "items", pages, per, items.length, page) : [];
   const vmin = Math.min(...items.map((it) => it.vmin)), vmax = Math.max(...items.map((it) => it.vmax));
   const cmap = (items[0] || {}).colormap === "diverging" ? "diverging" : "attention";
   let top = y;
-  if (p.title) { text(g, x + w / 2, top + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / CW) }); top += 22; }
+  const head = panelTitle(g, p, x, top, w);
+  top += head ? 22 : 0;
   const ncol = Math.max(1, Math.min(p.columns || 1, shown.length)), gw = w - 56;
   const iw = (gw - GAP * (ncol - 1)) / ncol;
   let rowTop = top;
@@ -232,11 +263,17 @@ function grid(ctx, g, p, x, y, w, key) {
     let h = 0;
     for (let j = 0; j < ncol && i + j < shown.length; j++) {
       const sub = svg("g", {}, g);
-      h = Math.max(h, heatmap(ctx, sub, shown[i + j], x + j * (iw + GAP), rowTop, iw, `${key}/${page * per + i + j}`, [vmin, vmax]));
+      h = Math.max(h, heatmap(ctx, sub, shown[i + j], x + j * (iw + GAP), rowTop, iw, `${key}/${i + j}`, [vmin, vmax]));
     }
     rowTop += h + 12;
   }
   colourbar(ctx, g, x + gw + 8, top, Math.min(Math.max(rowTop - top - 40, 60), 240), vmin, vmax, cmap);
+  ctx.up[key] = (q) => {
+    if (head) setText(head, q.title, head.max);
+    const [now, pg] = pageOf(q, ctx.state.pages, key);
+    buttons.forEach((b, k) => b.setAttribute("aria-pressed", String(k === pg)));
+    now.forEach((it, k) => ctx.up[`${key}/${k}`](it));
+  };
   return rowTop - y;
 }
 
@@ -247,7 +284,8 @@ function bars(ctx, g, p, x, y, w) {
   const barColour = (v, i) => (hl.has(i) ? OKABE[1] : p.colors === "sign" ? (v < 0 ? "#2166ac" : "#b2182b") : OKABE[0]);
   const say = (i) => ctx.say(fill(p.hover || "{label}: {value}", { label: labels[i], value: fmt(values[i], digits) }));
   let top = y;
-  if (p.title) { text(g, x + w / 2, top + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / CW) }); top += 22; }
+  const head = panelTitle(g, p, x, top, w);
+  top += head ? 22 : 0;
   const group = svg("g", { class: "tt-bars" }, g);
   group.addEventListener("pointerover", (e) => { if (e.target.dataset.index != null) say(+e.target.dataset.index); });
   const rect = (i, bx, by, bw, bh) => svg("rect", { x: bx, y: by, width: Math.max(bw, 0.5), height: bh, fill: barColour(values[i], i), class: "tt-bar", "data-index": i, "data-value": values[i] }, group);
@@ -285,7 +323,8 @@ function bars(ctx, g, p, x, y, w) {
 function lines(ctx, g, p, x, y, w, key) {
   const xs = p.x || [], series = p.series || [], digits = p.digits == null ? 2 : p.digits;
   let top = y;
-  if (p.title) { text(g, x + w / 2, top + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / CW) }); top += 22; }
+  const head = panelTitle(g, p, x, top, w);
+  top += head ? 22 : 0;
   // Legend, wrapped onto as many lines as it needs.
   let lx = x + 52, ly = top + 8;
   series.forEach((s, k) => {
@@ -341,7 +380,8 @@ function lines(ctx, g, p, x, y, w, key) {
 function histogram(ctx, g, p, x, y, w) {
   const edges = p.edges || [], counts = p.counts || [];
   let top = y;
-  if (p.title) { text(g, x + w / 2, top + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / CW) }); top += 22; }
+  const head = panelTitle(g, p, x, top, w);
+  top += head ? 22 : 0;
   const left = x + 52, right = x + w - 14, ph = 180, ymax = Math.max(1, ...counts) * 1.05;
   const X = axis(g, "x", top + ph, left, right, p.xmin ?? edges[0], p.xmax ?? edges[edges.length - 1], p.x_title);
   const Y = axis(g, "y", left, top + ph, top, 0, ymax, p.y_title);
@@ -359,6 +399,12 @@ const PANELS = { heatmap, grid, bars, lines, histogram };
 // ---------- drawFigure: the public drawing entry (also used by the in-browser MiniLM) ----------
 
 let seq = 0;
+// What decides the SVG's layout: everything but values, descriptions and titles' text;
+// for a paged grid only the items on the current page (and how many there are).
+const layout = (frame, pages) => JSON.stringify(
+  (frame.panels || []).map((p, i) => (p.kind === "grid" ? { ...p, n: (p.items || []).length, items: pageOf(p, pages, String(i))[0] } : p)),
+  (k, v) => (k === "values" || k === "description" ? undefined : k === "title" ? !!v : v),
+) + JSON.stringify(frame.widths);
 /**
  * Draw one Frame (EXPLORER_DATA.md) into `container`, replacing what it held.
  * `state` is kept by the caller between calls: {pages, cursors} persist grid pages and cursors;
@@ -367,18 +413,26 @@ let seq = 0;
 export function drawFigure(container, frame, state = {}) {
   state.pages = state.pages || {};
   state.cursors = state.cursors || {};
+  state.frame = frame;
+  // Same layout as the SVG on screen (only values/titles differ): recolour it in place.
+  const sig = frame && frame.error == null ? layout(frame, state.pages) : null;
+  if (sig && sig === state.sig && state.svg && state.svg.parentNode === container) {
+    frame.panels.forEach((p, i) => state.up[i](p));
+    state.svg.setAttribute("aria-label", frame.title || "figure");
+    return state.svg;
+  }
   container.textContent = "";
+  state.sig = null;
   if (!frame || frame.error != null) {
     container.appendChild(el("div", "tt-explorer-error", frame ? frame.error : "no data"));
     return null;
   }
   const uid = `tt${Math.random().toString(36).slice(2, 8)}${seq++}`;
-  const root = svg("svg", { viewBox: `0 0 ${W} 100`, class: "tt-svg", role: "group" });
-  if (frame.title) root.setAttribute("aria-label", frame.title);
+  const root = svg("svg", { viewBox: `0 0 ${W} 100`, class: "tt-svg", role: "group", "aria-label": frame.title || "figure" });
   const defs = svg("defs", {}, root);
   let hatchId = null;
   const ctx = {
-    uid, defs, state, n: 0,
+    uid, defs, state, n: 0, up: {},
     say: (s) => { if (state.readout) state.readout.textContent = s; },
     hatch() {
       if (!hatchId) {
@@ -402,7 +456,7 @@ export function drawFigure(container, frame, state = {}) {
         b.addEventListener("click", (e) => {
           const t0 = performance.now();
           state.pages[key] = k;
-          drawFigure(container, frame, state);
+          drawFigure(container, state.frame, state);
           const nb = container.querySelectorAll(".tt-explorer-pages button")[k];
           if (nb && e.detail === 0) nb.focus();
           if (state.onDraw) state.onDraw(t0);
@@ -410,6 +464,7 @@ export function drawFigure(container, frame, state = {}) {
         bar.appendChild(b);
       }
       container.insertBefore(bar, root);
+      return [...bar.children].slice(1);
     },
   };
   container.appendChild(root);
@@ -424,6 +479,9 @@ export function drawFigure(container, frame, state = {}) {
     x += w + GAP;
   });
   root.setAttribute("viewBox", `0 0 ${W} ${Math.ceil(h + 8)}`);
+  state.svg = root;
+  state.up = ctx.up;
+  if (panels.every((_, i) => ctx.up[i])) state.sig = sig;
   return root;
 }
 
