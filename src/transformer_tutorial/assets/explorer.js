@@ -281,7 +281,7 @@ function bars(ctx, g, p, x, y, w) {
   const labels = p.labels || [], values = p.values || [], n = values.length;
   const lo = p.vmin, hi = p.vmax, digits = p.digits == null ? 2 : p.digits;
   const hl = new Set(p.highlight || []);
-  const barColour = (v, i) => (hl.has(i) ? OKABE[1] : p.colors === "sign" ? (v < 0 ? "#2166ac" : "#b2182b") : OKABE[0]);
+  const barColour = (v, i) => (hl.has(i) ? OKABE[1] : p.colors === "sign" ? (v < 0 ? STOPS.diverging[1] : STOPS.diverging[9]) : OKABE[0]);
   const say = (i) => ctx.say(fill(p.hover || "{label}: {value}", { label: labels[i], value: fmt(values[i], digits) }));
   let top = y;
   const head = panelTitle(g, p, x, top, w);
