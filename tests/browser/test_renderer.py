@@ -758,3 +758,38 @@ def test_render_log_and_timing_hooks(visit):
     assert [entry["key"] for entry in log] == ["1", "1"]
     assert all(entry["ms"] >= 0 for entry in log)
     assert float(root.get_attribute("data-render-ms")) >= 0
+
+
+DRAW = """async ([frames]) => {
+  const {drawFigure} = await import(new URL('explorer.js', location.href).href);
+  const host = document.createElement('div');
+  host.className = 'tt-explorer';
+  document.querySelector('main').appendChild(host);
+  const readout = document.createElement('div');
+  const state = {readout};
+  const fills = () => [...host.querySelectorAll('rect.tt-cell')].map(r => r.getAttribute('fill'));
+  const first = drawFigure(host, frames[0], state);
+  const before = fills();
+  [...host.querySelectorAll('rect.tt-cell')].pop()
+    .dispatchEvent(new PointerEvent('pointerover', {bubbles: true}));
+  const second = drawFigure(host, frames[1], state);
+  return {before, after: fills(), same: first === second, hover: readout.textContent,
+          values: [...host.querySelectorAll('rect.tt-cell')].map(r => +r.dataset.value)};
+}"""
+
+
+def test_draw_figure_colours_and_in_place_update(visit):
+    """drawFigure alone: matplotlib's colours at both ends and the centre; in-place updates."""
+    v = visit("heatmap")
+    signed = _heatmap(["a"], ["x", "y", "z"], [[-1.0, 0.0, 1.0]], colormap="diverging", vmin=-1.0)
+    flipped = {**signed, "values": [[1.0, 0.0, -1.0]]}
+    frames = [{"title": "", "description": "", "panels": [p]} for p in (signed, flipped)]
+    out = v.page.evaluate(DRAW, [frames])
+    assert out["before"] == ["rgb(5,48,97)", "rgb(247,246,246)", "rgb(103,0,31)"]
+    assert out["after"] == out["before"][::-1]
+    assert out["same"]  # same layout: the SVG was recoloured, not rebuilt
+    assert out["values"] == [1.0, 0.0, -1.0]
+    assert out["hover"] == "'a' → 'z': 1.00"
+    viridis = _heatmap(["a"], ["x", "y"], [[0.0, 1.0]])
+    out = v.page.evaluate(DRAW, [[{"panels": [viridis]}, {"panels": [viridis]}]])
+    assert out["before"] == ["rgb(68,1,84)", "rgb(253,231,37)"]

@@ -9,7 +9,6 @@ const FS = 12; // font size (units); never below 11.5
 const CW = 6.9; // estimated width of one character at FS
 const GAP = 24; // between panels
 const OKABE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"];
-const ACCENT = "#D55E00";
 // matplotlib's viridis and RdBu_r sampled at 11 points; interpolated linearly between them.
 const STOPS = {
   attention: ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c",
@@ -17,14 +16,14 @@ const STOPS = {
   diverging: ["#053061", "#2065ab", "#4393c3", "#90c4dd", "#d1e5f0", "#f7f6f6",
     "#fddbc7", "#f3a481", "#d6604d", "#b1182b", "#67001f"],
 };
-const LUT = {}; // colormap -> 256 [css colour, luminance]
+const LUT = {}; // colormap -> 257 [css colour, luminance] (the centre, 128, is exact)
 
 function lut(name) {
   if (LUT[name]) return LUT[name];
   const rgb = (STOPS[name] || STOPS.attention).map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
   const out = [];
-  for (let i = 0; i < 256; i++) {
-    const t = (i / 255) * (rgb.length - 1), k = Math.min(Math.floor(t), rgb.length - 2), f = t - k;
+  for (let i = 0; i <= 256; i++) {
+    const t = (i / 256) * (rgb.length - 1), k = Math.min(Math.floor(t), rgb.length - 2), f = t - k;
     const c = rgb[k].map((v, j) => Math.round(v + (rgb[k + 1][j] - v) * f));
     out.push([`rgb(${c})`, (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) / 255]);
   }
@@ -38,7 +37,7 @@ function norm(v, vmin, vmax, cmap) {
   else t = vmax > vmin ? (v - vmin) / (vmax - vmin) : 0.5;
   return Math.min(1, Math.max(0, t));
 }
-const colour = (v, vmin, vmax, cmap) => lut(cmap)[Math.round(norm(v, vmin, vmax, cmap) * 255)];
+const colour = (v, vmin, vmax, cmap) => lut(cmap)[Math.round(norm(v, vmin, vmax, cmap) * 256)];
 
 // ---------- small helpers ----------
 function fmt(v, digits) {
