@@ -153,8 +153,10 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
   const colH = flat ? 18 : Math.min(maxLen(cols) * CW, 84) + 8;
   const rowChars = Math.max(2, Math.floor((labW - 6) / CW)), colChars = Math.max(2, Math.floor((colH - 8) / CW));
   const labels = svg("g", { class: "tt-labels" }, g);
-  rows.forEach((r, i) => text(labels, gx - 5, top + (i + 0.5) * cs, r, { anchor: "end", base: "central", max: rowChars }));
+  const step = Math.ceil(13 / cs); // cells thinner than a line of text: label every step-th
+  rows.forEach((r, i) => i % step || text(labels, gx - 5, top + (i + 0.5) * cs, r, { anchor: "end", base: "central", max: rowChars }));
   cols.forEach((c, j) => {
+    if (j % step) return;
     const cx = gx + (j + 0.5) * cs;
     if (flat) text(labels, cx, top + gh + 14, c, { anchor: "middle" });
     else text(labels, cx, top + gh + 5, c, { anchor: "end", base: "central", rot: -90, max: colChars });
