@@ -169,7 +169,7 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
   const proto = svg("rect", { class: "tt-cell", width: cs + 0.3, height: cs + 0.3 });
   const digits = p.digits == null ? 2 : p.digits, mask = p.mask;
   const isMasked = (i, j) => !!(mask && mask[i] && mask[i][j]);
-  const ann = p.annotate && cs >= 15 && cs >= Math.max(fmt(vmin, digits).length, fmt(vmax, digits).length) * 6.8 + 4;
+  const ann = p.annotate && cs >= 15 && cs >= Math.max(fmt(vmin, digits).length, fmt(vmax, digits).length) * 6.5 + 2;
   const rects = [], marks = [];
   for (let i = 0; i < nr; i++) {
     for (let j = 0; j < nc; j++) {
@@ -489,7 +489,7 @@ export function drawFigure(container, frame, state = {}) {
 // ---------- the explorer: controls + figure + readout + status ----------
 
 const CSS = `
-.tt-explorer{font-family:var(--pst-font-family-base,system-ui,-apple-system,"Segoe UI",sans-serif);margin:1em 0;line-height:1.4}
+.tt-explorer{font-family:var(--pst-font-family-base,var(--jp-ui-font-family,system-ui,-apple-system,"Segoe UI",sans-serif));margin:1em 0;line-height:1.4}
 .tt-explorer .tt-explorer-title{font-weight:600;margin-bottom:.4em}
 .tt-explorer .tt-explorer-controls{display:flex;flex-wrap:wrap;gap:.4em 1.4em;align-items:center;margin-bottom:.5em}
 .tt-explorer .tt-explorer-control{display:flex;align-items:center;gap:.5em}
