@@ -9,10 +9,12 @@ answers ``send`` like the kernel would. Every other request is blocked and recor
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import json
 import math
 import random
+import re
 import threading
 from pathlib import Path
 
@@ -793,3 +795,11 @@ def test_draw_figure_colours_and_in_place_update(visit):
     viridis = _heatmap(["a"], ["x", "y"], [[0.0, 1.0]])
     out = v.page.evaluate(DRAW, [[{"panels": [viridis]}, {"panels": [viridis]}]])
     assert out["before"] == ["rgb(68,1,84)", "rgb(253,231,37)"]
+
+
+def test_source_can_be_inlined_and_is_small():
+    """The book inlines the module in a <script type="module">: nothing in it may end that tag."""
+    source = SOURCE.read_text(encoding="utf-8")
+    assert "</script" not in source.lower() and "<!--" not in source
+    assert not re.search(r"^\s*import\b", source, re.MULTILINE)  # no dependencies
+    assert len(gzip.compress(source.encode("utf-8"))) <= 20_000
