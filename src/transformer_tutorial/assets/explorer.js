@@ -448,6 +448,7 @@ export function drawFigure(container, frame, state = {}) {
     pager(key, label, pages, per, count, page) {
       const bar = el("div", "tt-explorer-pages");
       bar.setAttribute("role", "group");
+      bar.dataset.panel = key;
       bar.appendChild(el("span", "tt-explorer-pages-label", label));
       for (let k = 0; k < pages; k++) {
         const b = el("button", "", `${k * per}–${Math.min(count, k * per + per) - 1}`);
@@ -458,7 +459,7 @@ export function drawFigure(container, frame, state = {}) {
           const t0 = performance.now();
           state.pages[key] = k;
           drawFigure(container, state.frame, state);
-          const nb = container.querySelectorAll(".tt-explorer-pages button")[k];
+          const nb = container.querySelectorAll(`.tt-explorer-pages[data-panel="${key}"] button`)[k];
           if (nb && e.detail === 0) nb.focus();
           if (state.onDraw) state.onDraw(t0);
         });
