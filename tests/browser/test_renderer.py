@@ -339,14 +339,16 @@ LIVE = """
 <script type="application/json" id="spec">SPEC</script>
 <script type="module">
 import widget from "./explorer.js";
-const spec = JSON.parse(document.getElementById("spec").textContent);
-const handlers = [];
+let spec = JSON.parse(document.getElementById("spec").textContent);
+const handlers = [], specHandlers = [];
 let next = spec.controls[0].labels.length;
 window.__sent = [];
 window.__ttRenderLog = [];
+// The kernel replacing the whole spec (a trait change).
+window.__setSpec = (s) => { spec = s; specHandlers.forEach((h) => h()); };
 const model = {
   get: (k) => (k === "spec" ? spec : undefined),
-  on: (event, cb) => { if (event === "msg:custom") handlers.push(cb); },
+  on: (event, cb) => (event === "msg:custom" ? handlers : specHandlers).push(cb),
   off() {},
   send(msg) {
     window.__sent.push(msg);
@@ -803,3 +805,13 @@ def test_source_can_be_inlined_and_is_small():
     assert "</script" not in source.lower() and "<!--" not in source
     assert not re.search(r"^\s*import\b", source, re.MULTILINE)  # no dependencies
     assert len(gzip.compress(source.encode("utf-8"))) <= 20_000
+
+
+def test_live_view_follows_a_new_spec(visit):
+    v = visit("live")
+    root = v.page.locator("#live")
+    v.page.evaluate("s => window.__setSpec(s)", histogram_spec())
+    assert root.locator(".tt-explorer-body").count() == 1  # replaced, not added
+    assert root.locator(".tt-explorer-title").text_content() == "Histogram"
+    counts = histogram_spec()["frames"]["0"]["panels"][0]["counts"]
+    assert [b[1] for b in root.evaluate(BARS)] == counts

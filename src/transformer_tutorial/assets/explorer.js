@@ -522,7 +522,8 @@ function injectCss() {
   document.head.appendChild(s);
 }
 
-function render({ model, el: host }) {
+// One view of an explorer in `host`: returns {remove, onMsg (for the kernel's replies)}.
+function view(model, host) {
   injectCss();
   host.classList.add("tt-explorer");
   host.dataset.ttMounted = "1";
@@ -630,11 +631,23 @@ function render({ model, el: host }) {
     }
     update(t0);
   };
-  if (live && model.on) model.on("msg:custom", onMsg);
   box.append(bar, frameTitle, figure, readout, status, caption);
   host.appendChild(box);
   update();
-  return () => { if (live && model.off) model.off("msg:custom", onMsg); box.remove(); };
+  return { remove: () => box.remove(), onMsg };
+}
+
+// anywidget entry: one view, drawn again when the kernel replaces `spec`.
+function render({ model, el: host }) {
+  let v = view(model, host);
+  const onMsg = (msg) => v.onMsg(msg);
+  const onSpec = () => { v.remove(); v = view(model, host); };
+  model.on("msg:custom", onMsg);
+  model.on("change:spec", onSpec);
+  return () => {
+    if (model.off) { model.off("msg:custom", onMsg); model.off("change:spec", onSpec); }
+    v.remove();
+  };
 }
 
 // A stand-in for the widget model in the built book: data only, no kernel (no `send`).
