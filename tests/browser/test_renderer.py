@@ -540,6 +540,8 @@ def test_heatmap_hover_keyboard_and_escaping(visit):
     assert any(t.startswith("<img src=x") for t in labels)
     assert any(t.startswith("extraordin") and t.endswith("…") for t in labels)
     assert root.locator(f"svg title:text-is('{LONG}')").count() >= 1
+    root.locator("g.tt-labels text", has_text="extraordin").last.hover()
+    assert readout.text_content() == LONG  # a truncated label, whole
     assert root.locator(".tt-explorer-title").text_content() == f"Attention {TEX}"
     assert root.locator(".tt-explorer-caption").text_content() == f"caption {XSS}"
     assert root.locator(".tt-explorer-frame-title").text_content() == f"{XSS} frame"

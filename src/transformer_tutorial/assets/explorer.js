@@ -153,6 +153,8 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
   const colH = flat ? 18 : Math.min(maxLen(cols) * CW, 84) + 8;
   const rowChars = Math.max(2, Math.floor((labW - 6) / CW)), colChars = Math.max(2, Math.floor((colH - 8) / CW));
   const labels = svg("g", { class: "tt-labels" }, g);
+  // Hovering a (possibly truncated) label shows it whole.
+  labels.addEventListener("pointerover", (e) => { const t = e.target.closest("text"); if (t) ctx.say(t.lastChild.textContent); });
   const step = Math.ceil(13 / cs); // cells thinner than a line of text: label every step-th
   rows.forEach((r, i) => i % step || text(labels, gx - 5, top + (i + 0.5) * cs, r, { anchor: "end", base: "central", max: rowChars }));
   cols.forEach((c, j) => {
@@ -505,7 +507,7 @@ const CSS = `
 .tt-explorer .tt-axis{stroke:currentColor;stroke-opacity:.6}
 .tt-explorer .tt-marker{stroke:#555;stroke-dasharray:4 3}
 .tt-explorer .tt-cursor{stroke:#D55E00;stroke-width:2.5;pointer-events:none}
-.tt-explorer .tt-ann,.tt-explorer .tt-labels{pointer-events:none}
+.tt-explorer .tt-ann{pointer-events:none}
 .tt-explorer [tabindex]:focus{outline:none}
 .tt-explorer [tabindex]:focus-visible .tt-cursor{stroke-width:3}
 .tt-explorer .tt-explorer-readout{min-height:1.4em;font-size:.9em;font-variant-numeric:tabular-nums}
