@@ -55,6 +55,14 @@ def test_explorer_runs_live_in_jupyterlab(browser, lab):
         )  # fmt: skip
         assert root.locator("select").first.input_value() == "3"  # the new sentence, chosen
         root.locator("input[type=text]").fill("   ")
+        root.locator("input[type=text]").press("Enter")
+        assert root.locator(".tt-explorer-status").text_content() == "Type a sentence first."
+        root.locator("input[type=text]").fill("x " * 17)  # the toy heads hold 16 tokens
+        root.locator("input[type=text]").press("Enter")
+        page.wait_for_function(
+            "el => el.querySelector('.tt-explorer-status').textContent.includes('16 tokens')",
+            arg=root.element_handle(), timeout=60_000,
+        )  # fmt: skip
         assert outside == []
         assert errors == []
     finally:

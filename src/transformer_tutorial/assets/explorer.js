@@ -52,8 +52,12 @@ function fit(s, n) {
   const c = chars(s);
   return c.length <= n ? String(s) : c.slice(0, Math.max(1, n - 1)).join("") + "…";
 }
+// JupyterLab's notebook shortcuts (arrow keys select cells in command mode) would swallow the
+// keys of a focused control; Lumino skips elements marked data-lm-suppress-shortcuts.
+const KEYS_OURS = "data-lm-suppress-shortcuts";
 function el(tag, cls, text) {
   const e = document.createElement(tag);
+  if (tag === "input" || tag === "select" || tag === "button") e.setAttribute(KEYS_OURS, "true");
   if (cls) e.className = cls;
   if (text != null) e.textContent = text;
   return e;
@@ -166,7 +170,7 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
   if (p.row_title) text(g, off + 12, top + gh / 2, p.row_title, { anchor: "middle", rot: -90, max: Math.floor(gh / CW) });
   if (p.col_title) text(g, gx + (cs * nc) / 2, top + gh + colH + 14, p.col_title, { anchor: "middle", max: Math.floor((w - rt) / CW) });
   // Cells: built once per layout, then recoloured in place by `update` (see drawFigure).
-  const hm = svg("g", { class: "tt-heatmap", tabindex: 0, role: "img" }, g);
+  const hm = svg("g", { class: "tt-heatmap", tabindex: 0, role: "img", [KEYS_OURS]: "true" }, g);
   const cells = svg("g", {}, hm), notes = svg("g", {}, hm);
   const proto = svg("rect", { class: "tt-cell", width: cs + 0.3, height: cs + 0.3 });
   const digits = p.digits == null ? 2 : p.digits, mask = p.mask;
@@ -342,7 +346,7 @@ function lines(ctx, g, p, x, y, w, key) {
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
   const X = axis(g, "x", top + ph, left, right, x0, x1, p.x_title);
   const Y = axis(g, "y", left, top + ph, top, p.ymin, p.ymax, p.y_title);
-  const plot = svg("g", { class: "tt-lines", tabindex: 0, role: "img", "aria-label": p.title || "line chart" }, g);
+  const plot = svg("g", { class: "tt-lines", tabindex: 0, role: "img", [KEYS_OURS]: "true", "aria-label": p.title || "line chart" }, g);
   if (p.xmarker != null) svg("line", { x1: X(p.xmarker), x2: X(p.xmarker), y1: top, y2: top + ph, class: "tt-marker" }, plot);
   series.forEach((s, k) => {
     const c = OKABE[k % 6], pts = xs.map((v, i) => [X(v), Y(s.y[i])]).filter((q) => isFinite(q[1]));
@@ -609,12 +613,16 @@ function view(model, host) {
     const go = el("button", "", "Show");
     go.type = "submit";
     form.append(input, go);
-    form.addEventListener("submit", (e) => {
-      e.preventDefault();
+    const ask = () => {
       const t = input.value.trim();
-      if (!t) return;
+      if (!t) { setStatus("Type a sentence first.", true); return; }
       setStatus("computing…");
       model.send({ type: "text", control: c.name, text: t });
+    };
+    form.addEventListener("submit", (e) => { e.preventDefault(); ask(); });
+    // Enter submits by itself here: a notebook's own key handling cancels the form's.
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); e.stopPropagation(); ask(); }
     });
     bar.appendChild(form);
     return { control: c, k, fillOptions };
