@@ -49,10 +49,6 @@ ALLOWED: dict[str, dict[str, str]] = {
         "37000": "the original Transformer's vocabulary, 'about 37,000', cited",
         "256": "the 256 byte values of byte-level BPE",
     },
-    "02_attention_as_weighted_average.ipynb": {
-        "12.1": "the brief's example score of 'match' against 'the' (an input, set in a cell)",
-        "89.3": "the brief's example score of 'match' against 'burn' (an input, set in a cell)",
-    },
 }
 
 YEAR = re.compile(r"^(19[5-9]\d|20[0-3]\d)$")
