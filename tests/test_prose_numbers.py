@@ -141,3 +141,27 @@ def test_prose_numbers_are_glued(path):
         f"{path.name} types measured-looking numbers; glue them (myst_nb.glue) or, if they "
         "are constants of the text, add them to ALLOWED with a reason:\n" + "\n".join(problems)
     )
+
+
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`")
+GLUE_CALL = re.compile(r"""\bglue\(\s*(f?)(["'])(.+?)\2""")
+STRING = re.compile(r"""(["'])(\w+)\1""")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_glued_name_is_glued_by_a_cell(path):
+    """A ``{glue:text}`name``` role needs a cell that calls ``glue("name", ...)`` (an f-string
+    name matches by its pattern; a name glued from a loop over a dict is found as a literal)."""
+    notebook = nbformat.read(path, as_version=4)
+    cells = notebook.cells
+    code = "\n".join(cell.source for cell in cells if cell.cell_type == "code")
+    patterns = [
+        re.compile(re.sub(r"\\\{.*?\\\}", ".+", re.escape(name)) if fstring else re.escape(name))
+        for fstring, _, name in GLUE_CALL.findall(code)
+    ]
+    if re.search(r"\bglue\(", code):  # names glued in a loop: string literals of the cells that call glue
+        patterns += [re.compile(re.escape(name)) for _, name in STRING.findall(code)]
+    used = {name for cell in cells if cell.cell_type == "markdown"
+            for name in GLUE_ROLE.findall(cell.source)}  # fmt: skip
+    missing = sorted(name for name in used if not any(p.fullmatch(name) for p in patterns))
+    assert not missing, f"{path.name} quotes glued names that no cell glues: {missing}"
