@@ -159,7 +159,7 @@ def test_every_glued_name_is_glued_by_a_cell(path):
         re.compile(re.sub(r"\\\{.*?\\\}", ".+", re.escape(name)) if fstring else re.escape(name))
         for fstring, _, name in GLUE_CALL.findall(code)
     ]
-    if re.search(r"\bglue\(", code):  # names glued in a loop: string literals of the cells that call glue
+    if re.search(r"\bglue\(", code):  # names glued in a loop: string literals
         patterns += [re.compile(re.escape(name)) for _, name in STRING.findall(code)]
     used = {name for cell in cells if cell.cell_type == "markdown"
             for name in GLUE_ROLE.findall(cell.source)}  # fmt: skip
