@@ -121,8 +121,9 @@ def store_weights_as_float16(model, min_size: int = FLOAT16_MIN_SIZE) -> int:
         half = numpy_helper.from_array(values.astype(np.float16), name=f"{name}__fp16")
         init.CopyFrom(half)
         casts.append(
-            onnx.helper.make_node("Cast", [half.name], [name], to=onnx.TensorProto.FLOAT,
-                                  name=f"{name}__cast")  # fmt: skip
+            onnx.helper.make_node(
+                "Cast", [half.name], [name], to=onnx.TensorProto.FLOAT, name=f"{name}__cast"
+            )  # fmt: skip
         )
         converted += 1
     nodes = casts + list(graph.node)
