@@ -38,6 +38,7 @@ __all__ = [
     "export_minilm_onnx",
     "store_weights_as_float16",
     "write_browser_model",
+    "write_site_files",
 ]
 
 # Bump when the exported graph or the files written change: it invalidates every cache.
@@ -50,6 +51,21 @@ BROWSER_MAX_TOKENS = 128
 # biases and layer-norm vectors stay float32 (a few KB in all).
 FLOAT16_MIN_SIZE = 4096
 MODEL_FILES = ("model.onnx", "vocab.txt", "manifest.json")
+# Where the built site holds them, and the page scripts (assets/) that load and run the model.
+MODEL_DIR = "_models/minilm"
+SCRIPTS = ("minilm.js", "wordpiece.js")
+DEMO_PAGE = "demo.html"
+# onnxruntime-web's files that the page needs (single-threaded wasm, no WebGPU/WebGL), copied
+# from node_modules/onnxruntime-web/dist/ (pinned in package.json) into the site's _vendor/.
+RUNTIME_DIR = "_vendor/onnxruntime-web"
+RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+# What a page opened from file:// shows where the text box would run the model.
+FILE_PROTOCOL_MESSAGE = (
+    "Typing your own sentence needs the book served over http: browsers do not load the "
+    "model into a page opened from a file (file://). In a clone of the repository run "
+    "`make serve` and open the address it prints (any static server of _build/html works, "
+    "e.g. `python -m http.server -d _build/html`). The prepared sentences work here too."
+)
 # The package's modules whose code ends up in the exported graph.
 _SOURCES = ("bert.py", "layers.py", "multihead.py", "attention.py", "positional.py", "norms.py")
 
@@ -217,3 +233,128 @@ def write_browser_model(target: str | Path, cache_dir: str | Path) -> Path:
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_DEMO_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>MiniLM in your browser</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }
+input[type=text] { width: 100%%; font-size: 1rem; padding: 0.3rem; box-sizing: border-box; }
+#tt-minilm-tokens span { display: inline-block; margin: 0.1rem; padding: 0 0.3rem;
+  background: #eef; border-radius: 3px; }
+</style>
+</head>
+<body>
+<h1>MiniLM in your browser</h1>
+<p>all-MiniLM-L6-v2, exported from the book's own encoder, run by onnxruntime-web in this page
+(nothing leaves your computer). It is fetched only when you press the button.</p>
+<form id="tt-minilm-form">
+<label for="tt-minilm-text">Type a sentence</label>
+<input type="text" id="tt-minilm-text" value="The cat sat on the mat because it was tired.">
+<button type="submit" id="tt-minilm-run">Run MiniLM</button>
+</form>
+<p><progress id="tt-minilm-progress" hidden></progress></p>
+<p id="tt-minilm-status" role="status" aria-live="polite"></p>
+<p id="tt-minilm-tokens"></p>
+<script type="module">
+const FILE_MESSAGE = %(file_message)s;
+const $ = (id) => document.getElementById(id);
+const status = $("tt-minilm-status");
+const say = (text, kind) => { status.textContent = text; status.dataset.kind = kind; };
+// Test and benchmark hooks: the last result and error, and the model once loaded.
+const demo = (window.ttMiniLM = { model: null, lib: null, last: null, error: null });
+let loading = null;
+function load() {
+  loading ??= import("./minilm.js").then(async (lib) => {
+    demo.lib = lib;
+    const progress = $("tt-minilm-progress");
+    progress.hidden = false;
+    demo.model = await lib.loadMiniLM(%(site_root)s, ({ loaded, total, done }) => {
+      progress.max = total;
+      progress.value = loaded;
+      const mb = (x) => (x / 1e6).toFixed(1);
+      say(done ? "MiniLM is ready." : `Loading MiniLM: ${mb(loaded)} of ${mb(total)} MB`,
+          "loading");
+    });
+    progress.hidden = true;
+    return demo.model;
+  });
+  return loading;
+}
+async function run(text) {
+  demo.last = null;
+  demo.error = null;
+  try {
+    const model = await load();
+    const result = await model.run(text);
+    demo.last = result;
+    const shown = $("tt-minilm-tokens");
+    shown.replaceChildren(...result.tokens.map((t) => {
+      const span = document.createElement("span");
+      span.textContent = t;
+      return span;
+    }));
+    say(`${result.n} tokens, 6 layers x 12 heads of attention in ${result.ms.toFixed(0)} ms.`,
+        "done");
+    return result;
+  } catch (error) {
+    demo.error = { kind: error.kind ?? "error", message: error.message };
+    say(error.message, error.kind ?? "error");
+    throw error;
+  }
+}
+demo.run = run;
+demo.load = load;
+if (!/^https?:$/.test(location.protocol)) {
+  say(FILE_MESSAGE, "file");
+  $("tt-minilm-run").disabled = true;
+} else {
+  $("tt-minilm-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run($("tt-minilm-text").value).catch(() => {});
+  });
+}
+</script>
+</body>
+</html>
+"""
+
+
+def demo_page_html(site_root: str = "../../") -> str:
+    """A standalone page (for tests, the benchmark and a quick look) that loads the model when
+    asked and runs a typed sentence; ``site_root`` is the site's root relative to the page."""
+    return _DEMO_HTML % {
+        "file_message": json.dumps(FILE_PROTOCOL_MESSAGE),
+        "site_root": json.dumps(site_root),
+    }
+
+
+def write_site_files(
+    site: str | Path, node_modules: str | Path, cache_dir: str | Path
+) -> list[Path]:
+    """Everything the built site needs to run MiniLM in the page: the model
+    (:func:`write_browser_model`), the scripts and :data:`DEMO_PAGE` under :data:`MODEL_DIR`,
+    onnxruntime-web's :data:`RUNTIME_FILES` under :data:`RUNTIME_DIR`. Returns the files."""
+    site, runtime = Path(site), Path(node_modules) / "onnxruntime-web" / "dist"
+    missing = [name for name in RUNTIME_FILES if not (runtime / name).is_file()]
+    if missing:
+        raise RuntimeError(
+            f"onnxruntime-web is missing from {runtime} ({', '.join(missing)}): run `npm ci` "
+            "at the repository root (`make book` does)"
+        )
+    model_dir = write_browser_model(site / MODEL_DIR, cache_dir)
+    assets = Path(__file__).parent / "assets"
+    for name in SCRIPTS:
+        shutil.copyfile(assets / name, model_dir / name)
+    (model_dir / DEMO_PAGE).write_text(demo_page_html(), encoding="utf-8")
+    runtime_dir = _mkdir(site / RUNTIME_DIR)
+    for name in RUNTIME_FILES:
+        shutil.copyfile(runtime / name, runtime_dir / name)
+    return [model_dir / n for n in (*MODEL_FILES, *SCRIPTS, DEMO_PAGE)] + [
+        runtime_dir / n for n in RUNTIME_FILES
+    ]
