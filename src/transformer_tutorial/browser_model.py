@@ -16,10 +16,15 @@ hashes, so an unchanged rebuild copies instead of exporting again.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import json
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,7 @@ __all__ = [
     "store_weights_as_float16",
     "write_browser_model",
     "write_site_files",
+    "serve_folder",
 ]
 
 # Bump when the exported graph or the files written change: it invalidates every cache.
@@ -267,7 +273,8 @@ const $ = (id) => document.getElementById(id);
 const status = $("tt-minilm-status");
 const say = (text, kind) => { status.textContent = text; status.dataset.kind = kind; };
 // Test and benchmark hooks: the last result and error, and the model once loaded.
-const demo = (window.ttMiniLM = { model: null, lib: null, last: null, error: null });
+const demo = (window.ttMiniLM = { model: null, lib: null, last: null, error: null,
+                                  progress: [] });
 let loading = null;
 function load() {
   loading ??= import("./minilm.js").then(async (lib) => {
@@ -275,6 +282,7 @@ function load() {
     const progress = $("tt-minilm-progress");
     progress.hidden = false;
     demo.model = await lib.loadMiniLM(%(site_root)s, ({ loaded, total, done }) => {
+      demo.progress.push([loaded, total]);
       progress.max = total;
       progress.value = loaded;
       const mb = (x) => (x / 1e6).toFixed(1);
@@ -358,3 +366,23 @@ def write_site_files(
     return [model_dir / n for n in (*MODEL_FILES, *SCRIPTS, DEMO_PAGE)] + [
         runtime_dir / n for n in RUNTIME_FILES
     ]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+@contextlib.contextmanager
+def serve_folder(folder: str | Path) -> Iterator[str]:
+    """Serve ``folder`` on a free port of 127.0.0.1 from a thread (as ``make serve`` would,
+    for tests and benchmarks); yields the root URL, ending in ``/``."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -106,7 +106,8 @@ def model_cache_dir(outdir: str | os.PathLike[str]) -> Path:
 
 
 def _write_browser_model(app, exception: Exception | None) -> None:
-    """Write MiniLM for the browser into the built site (see :mod:`browser_model`)."""
+    """Write MiniLM for the browser into the built site (see
+    :mod:`transformer_tutorial.browser_model`)."""
     if exception is not None or app.builder.format != "html":
         return
     from transformer_tutorial.browser_model import write_site_files
