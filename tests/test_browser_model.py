@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -106,3 +107,27 @@ def test_a_changed_exporter_version_changes_the_cache_key(monkeypatch):
     before = cache_key(minilm_folder())
     monkeypatch.setattr(browser_model, "EXPORTER_VERSION", browser_model.EXPORTER_VERSION + 1)
     assert cache_key(minilm_folder()) != before
+
+
+def test_the_book_build_writes_model_scripts_and_runtime_into_the_site(
+    exported, tmp_path, monkeypatch
+):
+    """sphinx_ext's build-finished hook, with the export cache beside the html output."""
+    from types import SimpleNamespace
+
+    from book_site import ROOT
+
+    from transformer_tutorial import sphinx_ext
+    from transformer_tutorial.browser_model import MODEL_DIR, RUNTIME_DIR, RUNTIME_FILES
+
+    html = tmp_path / "_build" / "html"
+    shutil.copytree(exported[1], sphinx_ext.model_cache_dir(html))
+    monkeypatch.setattr(browser_model, "export_minilm_onnx", None)  # must come from the cache
+    app = SimpleNamespace(builder=SimpleNamespace(format="html"), outdir=str(html), srcdir=ROOT)
+    sphinx_ext._write_browser_model(app, None)
+    names = {p.name for p in (html / MODEL_DIR).iterdir()}
+    assert names == {*MODEL_FILES, "minilm.js", "wordpiece.js", "demo.html"}
+    assert {p.name for p in (html / RUNTIME_DIR).iterdir()} == set(RUNTIME_FILES)
+    failed = SimpleNamespace(builder=app.builder, outdir=str(tmp_path / "failed"), srcdir=ROOT)
+    sphinx_ext._write_browser_model(failed, RuntimeError("the build failed"))
+    assert not (tmp_path / "failed").exists()  # a failed build gets no model
