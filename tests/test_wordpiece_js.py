@@ -36,6 +36,7 @@ const out = JSON.parse(readFileSync(textsPath, "utf8")).map((text) => {
 process.stdout.write(JSON.stringify(out));
 """
 
+# fmt: off
 POOLS = {
     "words": ["the", "cat", "Sat", "ON", "mAt", "unbelievable", "tokenization", "Transformers",
               "it", "was", "tired", "apple", "iPhone", "McDonald's", "naïve", "x", "qzxv"],
@@ -52,6 +53,7 @@ POOLS = {
     "special": ["[CLS]", "[SEP]", "[UNK]", "[MASK]", "[PAD]", "##ing", "[cls]", "<s>", "</s>"],
     "invalid": ["\x07", "\u200b", "\ue000", "\u2060", "\x00", "\u0378", "\ufeff"],
 }
+# fmt: on
 
 
 def _random_char(rng: random.Random) -> str:

@@ -130,6 +130,7 @@ export async function loadMiniLM(siteRoot, onProgress = () => {}) {
   ort.env.wasm.numThreads = 1; // more threads need COOP/COEP headers
   ort.env.wasm.proxy = false;
   const weightsFloat32 = float16ToFloat32(half);
+  const widened = performance.now();
   const session = await ort.InferenceSession.create(model, {
     executionProviders: ["wasm"],
     externalData: [{ path: weights.external_data, data: weightsFloat32 }],
@@ -146,7 +147,8 @@ export async function loadMiniLM(siteRoot, onProgress = () => {}) {
     bytes: loaded,
     ms: now - started,
     fetchMs: fetched - started,
-    sessionMs: now - fetched,
+    widenMs: widened - fetched,
+    sessionMs: now - widened,
   });
 }
 
