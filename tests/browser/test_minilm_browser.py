@@ -162,7 +162,7 @@ def test_frames_follow_the_explorer_data_format(page):
     type_and_run(page, CAT)
     frames = page.evaluate(
         """() => { const lib = window.ttMiniLM.lib, r = window.ttMiniLM.last;
-        return [lib.headGridFrame(r, 3), lib.strongestHeadsFrame(r, 'it', 'cat', 5),
+        return [lib.layerHeadsFrame(r, 3), lib.strongestHeadsFrame(r, 'it', 'cat', 5),
                 lib.similarityFrame({'a': [0.1, 0.5], 'b': [0.2, 0.3]}, 'apple')]; }"""
     )
     grid, bars, lines = frames
@@ -197,3 +197,15 @@ def test_opened_from_a_file_the_page_explains_make_serve(browser, site):
     assert page.locator("#tt-minilm-run").is_disabled()
     assert not any("model." in url for url in requests)
     context.close()
+
+
+def test_the_head_grid_refuses_more_tokens_than_the_python_explorer(page):
+    from transformer_tutorial.explorers import MINILM_MAX_GRID_TOKENS, draw_minilm_layer
+
+    text = "the cat sat on the mat because it was tired " * 3
+    type_and_run(page, text)
+    frame = page.evaluate("window.ttMiniLM.lib.layerHeadsFrame(window.ttMiniLM.last, 0)")
+    assert page.evaluate("window.ttMiniLM.lib.MAX_GRID_TOKENS") == MINILM_MAX_GRID_TOKENS
+    with pytest.raises(ValueError) as python_error:
+        draw_minilm_layer(text, 0)
+    assert frame == {"error": str(python_error.value)}

@@ -10,7 +10,7 @@
 // The analyses of chapter 7 mirror the package's Python functions of the same names
 // (transformer_tutorial.probing / pretrained): attentionBetween, strongestHeads,
 // contextualVectors, similarityByLayer (and MiniLMModel.similarityByLayer for anchors);
-// headGridFrame, strongestHeadsFrame and similarityFrame give frames in the format of
+// layerHeadsFrame, strongestHeadsFrame and similarityFrame give frames in the format of
 // assets/EXPLORER_DATA.md for explorer.js to draw.
 //
 // Failures are MiniLMError with a `kind`: "file" (opened from file://), "text" (rejected as
@@ -321,10 +321,24 @@ export function round4(x) {
   return Number(Number(x).toPrecision(4));
 }
 
-/** Every head of one layer as a `grid` of heatmaps (row = query, column = key). */
-export function headGridFrame(result, layer) {
+/** Mirror of `explorers.MINILM_MAX_GRID_TOKENS`: beyond this the 12 small maps are unreadable. */
+export const MAX_GRID_TOKENS = 24;
+
+/**
+ * Every head of one layer as a `grid` of heatmaps (row = query, column = key), the frame of
+ * `probing.layer_heads` / `explorers.draw_minilm_layer`; over `maxTokens` tokens an
+ * {error} frame with the Python side's message.
+ */
+export function layerHeadsFrame(result, layer, maxTokens = MAX_GRID_TOKENS) {
   if (!(Number.isInteger(layer) && layer >= 0 && layer < result.layers)) {
     throw new MiniLMError("word", `layer must be in [0, ${result.layers}), got ${layer}`);
+  }
+  if (result.n > maxTokens) {
+    return {
+      error:
+        `the sentence has ${result.n} tokens; this view shows at most ${maxTokens}: ` +
+        "type a shorter sentence",
+    };
   }
   const items = Array.from({ length: result.heads }, (_, h) => ({
     kind: "heatmap",
