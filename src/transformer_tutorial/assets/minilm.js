@@ -117,13 +117,19 @@ export async function loadMiniLM(siteRoot, onProgress = () => {}) {
     onProgress({ loaded, total: Math.max(total, loaded), done: false });
   };
   onProgress({ loaded, total, done: false });
-  const [ort, wasm, model, half, vocab] = await Promise.all([
-    import(new URL(RUNTIME_MODULE, runtimeUrl).href),
-    fetchBytes(new URL(RUNTIME_WASM, runtimeUrl), (b, d) => report(b, d, true)),
-    fetchBytes(new URL("model.onnx", modelUrl), (b) => report(b, null, false)),
-    fetchBytes(new URL(weights.file, modelUrl), (b) => report(b, null, false)),
-    fetchBytes(new URL("vocab.txt", modelUrl), (b) => report(b, null, false)),
-  ]);
+  let ort, wasm, model, half, vocab;
+  try {
+    [ort, wasm, model, half, vocab] = await Promise.all([
+      import(new URL(RUNTIME_MODULE, runtimeUrl).href),
+      fetchBytes(new URL(RUNTIME_WASM, runtimeUrl), (b, d) => report(b, d, true)),
+      fetchBytes(new URL("model.onnx", modelUrl), (b) => report(b, null, false)),
+      fetchBytes(new URL(weights.file, modelUrl), (b) => report(b, null, false)),
+      fetchBytes(new URL("vocab.txt", modelUrl), (b) => report(b, null, false)),
+    ]);
+  } catch (error) {
+    if (error instanceof MiniLMError) throw error;
+    throw new MiniLMError("load", `could not load the model or its runtime: ${error.message}`);
+  }
   const fetched = performance.now();
   ort.env.wasm.wasmPaths = runtimeUrl.href; // its default is a CDN
   ort.env.wasm.wasmBinary = wasm.buffer;
@@ -134,8 +140,9 @@ export async function loadMiniLM(siteRoot, onProgress = () => {}) {
   const session = await ort.InferenceSession.create(model, {
     executionProviders: ["wasm"],
     externalData: [{ path: weights.external_data, data: weightsFloat32 }],
-    // The exporter already optimized the graph; onnxruntime's own passes made the session
-    // 2-3x slower to create here for no measurable gain per run.
+    // The exporter already optimized the graph. Measured here (2 loaded cores): "all" made
+    // the session about 0.7 s slower to create and runs at 64 tokens about 15% faster; the
+    // load-time goal (<= 3 s) is the tighter one.
     graphOptimizationLevel: "disabled",
   });
   const tokenizer = new WordPiece(new TextDecoder().decode(vocab), {
