@@ -11,6 +11,10 @@
 * bertviz views built in the book (:mod:`transformer_tutorial.bertviz_views`) hold
   :data:`VENDOR_URL_MARKER` where the site's ``_vendor/`` URL goes; each page's marker is
   replaced with that page's relative path to ``_vendor/``.
+* MiniLM for the reader's browser (:mod:`transformer_tutorial.browser_model`): when an html
+  build finishes, the exported model, its scripts, a demo page and onnxruntime-web's files
+  are written into ``_models/minilm/`` and ``_vendor/onnxruntime-web/`` of the site, from a
+  cache in ``_build/.model_cache/`` (never committed) that an unchanged rebuild reuses.
 * Every notebook page says how to run it live: a line under its title links its ``.ipynb``
   and names ``make lab``.
 * ``.. api-modules::`` (in ``book/api.md``) documents every public module of the package
@@ -93,6 +97,22 @@ def _copy_vendor(app) -> None:
         else:
             dest_path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src_path, dest_path)
+
+
+def model_cache_dir(outdir: str | os.PathLike[str]) -> Path:
+    """Where the exported browser model is cached: ``.model_cache`` beside the html output
+    (``_build/.model_cache`` for ``_build/html``)."""
+    return Path(outdir).parent / ".model_cache"
+
+
+def _write_browser_model(app, exception: Exception | None) -> None:
+    """Write MiniLM for the browser into the built site (see
+    :mod:`transformer_tutorial.browser_model`)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from transformer_tutorial.browser_model import write_site_files
+
+    write_site_files(app.outdir, vendor_source_dir(app.srcdir), model_cache_dir(app.outdir))
 
 
 def _start_katex_server(app) -> None:
@@ -237,6 +257,7 @@ def setup(app) -> dict:
     app.connect("config-inited", _set_asset_config)
     app.connect("builder-inited", _copy_vendor)
     app.connect("builder-inited", _start_katex_server)
+    app.connect("build-finished", _write_browser_model)
     app.connect("doctree-resolved", _run_live_note)
     app.connect("doctree-resolved", _image_alt_text)
     app.connect("doctree-resolved", _codeautolink_every_written_page)

@@ -1,0 +1,442 @@
+// The book's MiniLM (all-MiniLM-L6-v2 exported from our own encoder by
+// transformer_tutorial.browser_model) running in the reader's browser with onnxruntime-web.
+//
+// Loaded only when the reader asks: `const model = await loadMiniLM(siteRoot, onProgress)`
+// fetches the runtime (from the site's _vendor/onnxruntime-web/, never a CDN), the model and
+// the vocabulary, reporting {loaded, total} bytes; `await model.run(text)` returns
+// {ids, tokens, attentions (Float32Array, [layers, heads, n, n]), hidden (Float32Array,
+// [layers + 1, n, d_model]), layers, heads, n, dModel, ms}.
+//
+// The analyses of chapter 7 mirror the package's Python functions of the same names
+// (transformer_tutorial.probing / pretrained): attentionBetween, strongestHeads,
+// contextualVectors, similarityByLayer (and MiniLMModel.similarityByLayer for anchors);
+// layerHeadsFrame, strongestHeadsFrame and similarityFrame give frames in the format of
+// assets/EXPLORER_DATA.md for explorer.js to draw.
+//
+// Failures are MiniLMError with a `kind`: "file" (opened from file://), "text" (rejected as
+// the Python side rejects it), "too-long" (over the page's token limit: never cut silently),
+// "unknown" (characters the vocabulary reads as [UNK]), "word" (a word not in the tokens),
+// "load" (the files could not be fetched).
+
+import { WordPiece, checkText, unknownMessage } from "./wordpiece.js";
+
+export const MODEL_PATH = "_models/minilm/";
+export const RUNTIME_PATH = "_vendor/onnxruntime-web/";
+const RUNTIME_MODULE = "ort.wasm.min.mjs";
+const RUNTIME_WASM = "ort-wasm-simd-threaded.wasm";
+// What a page opened from file:// says instead (the page holds it: from file:// this module
+// cannot even be imported) is transformer_tutorial.browser_model.FILE_PROTOCOL_MESSAGE.
+
+export class MiniLMError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = "MiniLMError";
+    this.kind = kind;
+  }
+}
+
+/** Whether the page can load the model: modules and fetch need http(s), not file://. */
+export function canLoadModel(location = globalThis.location) {
+  return location?.protocol === "http:" || location?.protocol === "https:";
+}
+
+/** IEEE half-precision little-endian bytes -> the float32 values' bytes (the graph's weights). */
+export function float16ToFloat32(bytes) {
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h += 1) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const fraction = h & 0x3ff;
+    if (exponent === 0) table[h] = sign * 2 ** -14 * (fraction / 1024);
+    else if (exponent === 31) table[h] = fraction ? NaN : sign * Infinity;
+    else table[h] = sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  const half = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+  const out = new Float32Array(half.length);
+  for (let i = 0; i < half.length; i += 1) out[i] = table[half[i]];
+  return new Uint8Array(out.buffer);
+}
+
+async function fetchBytes(url, onChunk) {
+  const response = await fetch(url);
+  if (!response.ok) throw new MiniLMError("load", `could not fetch ${url}: HTTP ${response.status}`);
+  const length = Number(response.headers.get("Content-Length")) || null;
+  if (!response.body) {
+    const buffer = new Uint8Array(await response.arrayBuffer());
+    onChunk(buffer.length, length);
+    return buffer;
+  }
+  const reader = response.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+    onChunk(value.length, length);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * Load MiniLM: `siteRoot` is the URL (or path relative to the page) of the built book's root;
+ * `onProgress({loaded, total, done})` is called as bytes arrive (total: model + vocabulary from
+ * manifest.json, plus the runtime's wasm as the server declares it).
+ */
+export async function loadMiniLM(siteRoot, onProgress = () => {}) {
+  if (!canLoadModel()) {
+    throw new MiniLMError("file", "the model loads only over http(s): serve the book (`make serve`)");
+  }
+  const root = new URL(siteRoot, globalThis.location.href);
+  const modelUrl = new URL(MODEL_PATH, root);
+  const runtimeUrl = new URL(RUNTIME_PATH, root);
+  const started = performance.now();
+  let manifest;
+  try {
+    manifest = await (await fetch(new URL("manifest.json", modelUrl))).json();
+  } catch (error) {
+    throw new MiniLMError("load", `could not read ${MODEL_PATH}manifest.json: ${error.message}`);
+  }
+  const weights = manifest.weights;
+  let total = Object.values(manifest.files).reduce((a, b) => a + b, 0);
+  let loaded = 0;
+  let wasmCounted = false;
+  const report = (bytes, declared, isWasm) => {
+    if (isWasm && !wasmCounted && declared) {
+      total += declared;
+      wasmCounted = true;
+    }
+    loaded += bytes;
+    onProgress({ loaded, total: Math.max(total, loaded), done: false });
+  };
+  onProgress({ loaded, total, done: false });
+  let ort, wasm, model, half, vocab;
+  try {
+    [ort, wasm, model, half, vocab] = await Promise.all([
+      import(new URL(RUNTIME_MODULE, runtimeUrl).href),
+      fetchBytes(new URL(RUNTIME_WASM, runtimeUrl), (b, d) => report(b, d, true)),
+      fetchBytes(new URL("model.onnx", modelUrl), (b) => report(b, null, false)),
+      fetchBytes(new URL(weights.file, modelUrl), (b) => report(b, null, false)),
+      fetchBytes(new URL("vocab.txt", modelUrl), (b) => report(b, null, false)),
+    ]);
+  } catch (error) {
+    if (error instanceof MiniLMError) throw error;
+    throw new MiniLMError("load", `could not load the model or its runtime: ${error.message}`);
+  }
+  const fetched = performance.now();
+  ort.env.wasm.wasmPaths = runtimeUrl.href; // its default is a CDN
+  ort.env.wasm.wasmBinary = wasm.buffer;
+  ort.env.wasm.numThreads = 1; // more threads need COOP/COEP headers
+  ort.env.wasm.proxy = false;
+  const weightsFloat32 = float16ToFloat32(half);
+  const widened = performance.now();
+  const session = await ort.InferenceSession.create(model, {
+    executionProviders: ["wasm"],
+    externalData: [{ path: weights.external_data, data: weightsFloat32 }],
+    // The exporter already optimized the graph. Measured here (2 loaded cores): "all" made
+    // the session about 0.7 s slower to create and runs at 64 tokens about 15% faster; the
+    // load-time goal (<= 3 s) is the tighter one.
+    graphOptimizationLevel: "disabled",
+  });
+  const tokenizer = new WordPiece(new TextDecoder().decode(vocab), {
+    maxInputCharsPerWord: manifest.max_input_chars_per_word,
+  });
+  onProgress({ loaded, total: Math.max(total, loaded), done: true });
+  const now = performance.now();
+  return new MiniLMModel(ort, session, tokenizer, manifest, {
+    bytes: loaded,
+    ms: now - started,
+    fetchMs: fetched - started,
+    widenMs: widened - fetched,
+    sessionMs: now - widened,
+  });
+}
+
+export class MiniLMModel {
+  constructor(ort, session, tokenizer, manifest, loadStats) {
+    this.ort = ort;
+    this.session = session;
+    this.tokenizer = tokenizer;
+    this.manifest = manifest;
+    this.layers = manifest.layers;
+    this.heads = manifest.heads;
+    this.dModel = manifest.d_model;
+    this.maxTokens = manifest.max_tokens;
+    this.loadStats = loadStats;
+  }
+
+  /** Mirror of `MiniLM.tokenize`: {ids, tokens}, or a MiniLMError saying what is wrong. */
+  tokenize(text) {
+    let encoded;
+    try {
+      encoded = this.tokenizer.encode(checkText(text));
+    } catch (error) {
+      throw new MiniLMError("text", error.message);
+    }
+    if (encoded.unknown.length) throw new MiniLMError("unknown", unknownMessage(encoded.unknown));
+    const n = encoded.ids.length;
+    if (n > this.maxTokens) {
+      throw new MiniLMError(
+        "too-long",
+        `the text has ${n} tokens; the model in this page reads at most ${this.maxTokens} ` +
+          "(including [CLS] and [SEP]): shorten it (the notebook, `make lab`, reads up to 512)",
+      );
+    }
+    return { ids: encoded.ids, tokens: encoded.tokens };
+  }
+
+  /** Run the encoder on one text: attention of every layer and head, every hidden state. */
+  async run(text) {
+    const { ids, tokens } = this.tokenize(text);
+    const n = ids.length;
+    const feeds = {
+      input_ids: new this.ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, n]),
+      attention_mask: new this.ort.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]),
+    };
+    const started = performance.now();
+    const out = await this.session.run(feeds);
+    const ms = performance.now() - started;
+    const result = {
+      text, ids, tokens, n, ms,
+      layers: this.layers, heads: this.heads, dModel: this.dModel,
+      attentions: out.attentions.data,
+      hidden: out.hidden_states.data,
+    };
+    for (const tensor of Object.values(out)) tensor.dispose?.();
+    return result;
+  }
+
+  /** Mirror of `MiniLM.contextual_vectors`: `word`'s vector after each layer. */
+  async contextualVectors(text, word) {
+    return contextualVectors(await this.run(text), word);
+  }
+
+  /**
+   * Mirror of `MiniLM.similarity_by_layer`: cosine similarity, layer by layer, between `word`
+   * in `text` and the mean of the `anchors` (each read alone as [CLS] anchor [SEP]).
+   */
+  async similarityByLayer(text, word, anchors) {
+    if (!Array.isArray(anchors) || anchors.length === 0) {
+      throw new MiniLMError("word", "anchors must be a non-empty list of words");
+    }
+    const vectors = await this.contextualVectors(text, word);
+    const anchorVectors = [];
+    for (const anchor of anchors) {
+      anchorVectors.push(await this.contextualVectors(anchor, anchor.toLowerCase()));
+    }
+    const mean = vectors.map((_, l) =>
+      vectors[l].map((_, d) => anchorVectors.reduce((s, v) => s + v[l][d], 0) / anchors.length),
+    );
+    return similarityByLayer(vectors, mean);
+  }
+}
+
+// -- The analyses (mirrors of transformer_tutorial.probing) ---------------------------------
+
+/** Mirror of `probing.token_position`: a position is checked, a token string looked up. */
+export function tokenPosition(tokens, token) {
+  if (typeof token === "number") {
+    if (!Number.isInteger(token) || token < 0 || token >= tokens.length) {
+      throw new MiniLMError("word", `position must be in [0, ${tokens.length}), got ${token}`);
+    }
+    return token;
+  }
+  const index = tokens.indexOf(token);
+  if (index < 0) {
+    throw new MiniLMError("word", `'${token}' is not one of the tokens [${tokens.join(", ")}]`);
+  }
+  return index;
+}
+
+/** Attention weights of one layer and head, [n][n] (row = query, column = key). */
+export function headWeights(result, layer, head) {
+  const { n, heads } = result;
+  const start = (layer * heads + head) * n * n;
+  return Array.from({ length: n }, (_, i) =>
+    Array.from(result.attentions.subarray(start + i * n, start + (i + 1) * n)),
+  );
+}
+
+/** Mirror of `probing.attention_between`: [layers][heads] weights from query to key. */
+export function attentionBetween(result, query, key) {
+  const i = tokenPosition(result.tokens, query);
+  const j = tokenPosition(result.tokens, key);
+  const { n, layers, heads } = result;
+  return Array.from({ length: layers }, (_, l) =>
+    Array.from({ length: heads }, (_, h) => result.attentions[((l * heads + h) * n + i) * n + j]),
+  );
+}
+
+/** Mirror of `probing.strongest_heads`: the `top` heads giving query -> key the most weight,
+ * strongest first, as [{layer, head, weight}] (only in `layer` if given). */
+export function strongestHeads(result, query, key, top = 3, layer = null) {
+  const weights = attentionBetween(result, query, key);
+  if (!Number.isInteger(top) || top < 1) {
+    throw new MiniLMError("word", `top must be a positive integer, got ${top}`);
+  }
+  if (layer !== null && !(Number.isInteger(layer) && layer >= 0 && layer < result.layers)) {
+    throw new MiniLMError("word", `layer must be in [0, ${result.layers}), got ${layer}`);
+  }
+  const layers = layer === null ? [...weights.keys()] : [layer];
+  const links = layers.flatMap((l) => weights[l].map((weight, head) => ({ layer: l, head, weight })));
+  links.sort((a, b) => b.weight - a.weight); // stable, like Python's sort
+  return links.slice(0, top);
+}
+
+/** Mirror of `MiniLM.contextual_vectors` on a run: [layers + 1][d_model] for `word`. */
+export function contextualVectors(result, word) {
+  const p = tokenPosition(result.tokens, word);
+  const { n, dModel } = result;
+  return Array.from({ length: result.layers + 1 }, (_, l) =>
+    Array.from(result.hidden.subarray((l * n + p) * dModel, (l * n + p + 1) * dModel)),
+  );
+}
+
+/** Mirror of `embeddings.cosine_similarity` for two vectors. */
+export function cosineSimilarity(a, b) {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let d = 0; d < a.length; d += 1) {
+    dot += a[d] * b[d];
+    na += a[d] * a[d];
+    nb += b[d] * b[d];
+  }
+  if (na === 0 || nb === 0) throw new MiniLMError("word", "cosine similarity is undefined for a zero vector");
+  return Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb)));
+}
+
+/** Mirror of `probing.similarity_by_layer`: cosine similarity of two [layers][d] arrays. */
+export function similarityByLayer(vectors, others) {
+  if (vectors.length !== others.length) {
+    throw new MiniLMError("word", "vectors and others must have the same number of layers");
+  }
+  return vectors.map((v, l) => cosineSimilarity(v, others[l]));
+}
+
+// -- Frames for explorer.js (assets/EXPLORER_DATA.md) -------------------------------------
+
+/** Four significant digits, as the Python side rounds frame numbers. */
+export function round4(x) {
+  return Number(Number(x).toPrecision(4));
+}
+
+/** Mirror of `explorers.MINILM_MAX_GRID_TOKENS`: beyond this the 12 small maps are unreadable. */
+export const MAX_GRID_TOKENS = 24;
+
+/**
+ * Every head of one layer as a `grid` of heatmaps (row = query, column = key), the frame of
+ * `probing.layer_heads` / `explorers.draw_minilm_layer`; over `maxTokens` tokens an
+ * {error} frame with the Python side's message.
+ */
+export function layerHeadsFrame(result, layer, maxTokens = MAX_GRID_TOKENS) {
+  if (!(Number.isInteger(layer) && layer >= 0 && layer < result.layers)) {
+    throw new MiniLMError("word", `layer must be in [0, ${result.layers}), got ${layer}`);
+  }
+  if (result.n > maxTokens) {
+    return {
+      error:
+        `the sentence has ${result.n} tokens; this view shows at most ${maxTokens}: ` +
+        "type a shorter sentence",
+    };
+  }
+  const items = Array.from({ length: result.heads }, (_, h) => ({
+    kind: "heatmap",
+    title: `head ${h}`,
+    rows: result.tokens,
+    cols: result.tokens,
+    values: headWeights(result, layer, h).map((row) => row.map(round4)),
+    vmin: 0,
+    vmax: 1,
+    colormap: "attention",
+    row_title: "query: the token that attends",
+    col_title: "key: the token attended to",
+    annotate: false,
+    digits: 2,
+    hover: `head ${h}: '{row}' → '{col}': {value}`,
+  }));
+  let best = { head: 0, weight: -1, i: 0, j: 0 };
+  items.forEach((item, h) =>
+    item.values.forEach((row, i) =>
+      row.forEach((w, j) => {
+        if (i !== j && w > best.weight) best = { head: h, weight: w, i, j };
+      }),
+    ),
+  );
+  return {
+    title: `MiniLM, layer ${layer}: the ${result.heads} heads`,
+    description:
+      `Layer ${layer} on ${result.n} tokens; the strongest link between two different tokens ` +
+      `is head ${best.head}, '${result.tokens[best.i]}' → '${result.tokens[best.j]}' ` +
+      `(${best.weight.toFixed(2)}).`,
+    panels: [{ kind: "grid", title: "", items, columns: 4, per_page: null, page_label: "heads" }],
+  };
+}
+
+/** The `top` heads linking query -> key (strongestHeads) as horizontal bars. */
+export function strongestHeadsFrame(result, query, key, top = 5) {
+  const links = strongestHeads(result, query, key, top);
+  const q = result.tokens[tokenPosition(result.tokens, query)];
+  const k = result.tokens[tokenPosition(result.tokens, key)];
+  return {
+    title: `Which heads send '${q}' to '${k}'?`,
+    description:
+      `The strongest is layer ${links[0].layer}, head ${links[0].head}: ` +
+      `${(100 * links[0].weight).toFixed(0)}% of '${q}''s attention goes to '${k}'.`,
+    panels: [
+      {
+        kind: "bars",
+        title: `attention from '${q}' to '${k}', strongest ${links.length} of ` +
+          `${result.layers * result.heads} heads`,
+        labels: links.map((link) => `layer ${link.layer}, head ${link.head}`),
+        values: links.map((link) => round4(link.weight)),
+        vmin: 0,
+        vmax: 1,
+        orientation: "horizontal",
+        value_title: "attention weight",
+        label_title: "head",
+        colors: "single",
+        highlight: [0],
+        digits: 3,
+        hover: "{label}: {value}",
+      },
+    ],
+  };
+}
+
+/** Named similarity curves ({name: [layers + 1]}) over the layers, as in `layer_curves`. */
+export function similarityFrame(curves, word) {
+  const names = Object.keys(curves);
+  if (names.length === 0) throw new MiniLMError("word", "curves must hold at least one curve");
+  const styles = ["solid", "dashed", "points"];
+  const length = curves[names[0]].length;
+  const last = names.map((name) => `${name} ${curves[name][length - 1].toFixed(2)}`);
+  return {
+    title: `'${word}' in context, layer by layer`,
+    description: `Cosine similarity after the last layer: ${last.join("; ")}.`,
+    panels: [
+      {
+        kind: "lines",
+        title: "",
+        x: Array.from({ length }, (_, l) => l),
+        series: names.map((name, s) => ({
+          name,
+          y: curves[name].map(round4),
+          style: styles[s % styles.length],
+        })),
+        x_title: "layer (0 = input embeddings)",
+        y_title: "cosine similarity",
+        ymin: Math.min(0, ...names.flatMap((name) => curves[name])),
+        ymax: 1,
+        digits: 3,
+      },
+    ],
+  };
+}

@@ -1,0 +1,211 @@
+"""MiniLM in Chromium (onnxruntime-web, assets/minilm.js) against our Python model.
+
+The site is a temporary folder filled by the same function the book build calls
+(:func:`~transformer_tutorial.browser_model.write_site_files`), so no book build is needed;
+the export is cached in ``_build/.model_cache`` (shared with ``make book``).
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from book_site import NODE_MODULES, ROOT
+
+from transformer_tutorial.browser_model import (
+    ATTENTION_TOLERANCE,
+    DEMO_PAGE,
+    FILE_PROTOCOL_MESSAGE,
+    MODEL_DIR,
+    serve_folder,
+    write_site_files,
+)
+from transformer_tutorial.pretrained import load_minilm
+from transformer_tutorial.probing import strongest_heads
+
+CAT = "The cat sat on the mat because it was tired."
+SENTENCES = [
+    CAT,
+    "Crème brûlée, naïve café-goers & 3.14 π-lovers: (a) is just text here!",
+    "東京 is big; Straße ist lang. " * 3,
+    " ".join(["the quick brown fox jumps over the lazy dog"] * 14),  # 128 tokens
+]
+# Reads a result's Float32Array as base64 (a fraction of the JSON of the numbers).
+READ_ARRAY = """([name]) => {
+  const data = window.ttMiniLM.last[name];
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("site")
+    write_site_files(folder, NODE_MODULES, ROOT / "_build" / ".model_cache")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    with serve_folder(site) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(browser, served):
+    """The demo page, with every request, console error and page error recorded."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.requests, page.problems = [], []
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+    page.goto(f"{served}{MODEL_DIR}/{DEMO_PAGE}")
+    yield page
+    context.close()
+
+
+def type_and_run(page, text: str) -> dict:
+    """Type ``text``, press the button, wait for the page's answer: its result or error."""
+    page.fill("#tt-minilm-text", text)
+    page.evaluate("window.ttMiniLM.last = null; window.ttMiniLM.error = null")
+    page.click("#tt-minilm-run")
+    page.wait_for_function("window.ttMiniLM.last || window.ttMiniLM.error", timeout=120_000)
+    return page.evaluate(
+        "({error: window.ttMiniLM.error, tokens: window.ttMiniLM.last?.tokens,"
+        " n: window.ttMiniLM.last?.n, status: document.querySelector('#tt-minilm-status')"
+        ".textContent, kind: document.querySelector('#tt-minilm-status').dataset.kind})"
+    )
+
+
+def read_array(page, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    raw = base64.b64decode(page.evaluate(READ_ARRAY, [name]))
+    return np.frombuffer(raw, dtype="<f4").reshape(shape)
+
+
+@pytest.mark.parametrize("text", SENTENCES)
+def test_typed_sentence_gives_the_python_models_attention(page, text):
+    answer = type_and_run(page, text)
+    assert answer["error"] is None, answer
+    run = load_minilm().encode(text)
+    assert answer["tokens"] == list(run.text.tokens)
+    n = answer["n"]
+    attentions = read_array(page, "attentions", (6, 12, n, n))
+    worst = np.abs(attentions - run.record.weights).max(axis=(2, 3))  # per layer and head
+    assert worst.shape == (6, 12)
+    layer, head = np.unravel_index(worst.argmax(), worst.shape)
+    assert worst.max() <= ATTENTION_TOLERANCE, f"worst: layer {layer}, head {head}"
+    hidden = read_array(page, "hidden", (7, n, 384))
+    np.testing.assert_allclose(hidden, run.hidden_states, atol=1e-2)
+    assert "tokens" in answer["status"] and answer["kind"] == "done"
+
+
+def test_progress_counts_the_bytes_to_fetch(page):
+    type_and_run(page, CAT)
+    progress = page.evaluate("window.ttMiniLM.progress")
+    loaded = [p[0] for p in progress]
+    assert loaded == sorted(loaded) and len(progress) > 3
+    assert progress[-1][0] == progress[-1][1] > 59e6  # model + vocabulary + runtime wasm
+
+
+def test_over_128_tokens_is_refused_with_a_message(page):
+    answer = type_and_run(page, "word " * 127)  # 129 tokens with [CLS] and [SEP]
+    assert answer["error"]["kind"] == "too-long"
+    assert answer["status"].startswith("the text has 129 tokens;")
+    assert "at most 128" in answer["status"]
+
+
+def test_unknown_characters_are_named_as_python_names_them(page):
+    text = "I love 🤖 robots ☃"
+    with pytest.raises(ValueError) as python_error:
+        load_minilm().tokenize(text)
+    answer = type_and_run(page, text)
+    assert answer["error"]["kind"] == "unknown"
+    assert answer["status"] == str(python_error.value)
+
+
+def test_rejected_text_gets_the_python_message(page):
+    text = "zero\u200bwidth"
+    with pytest.raises(ValueError) as python_error:
+        load_minilm().tokenize(text)
+    answer = type_and_run(page, text)
+    assert answer["error"]["kind"] == "text"
+    assert answer["status"] == str(python_error.value)
+
+
+def test_strongest_heads_equal_the_python_ranking(page):
+    type_and_run(page, CAT)
+    links = page.evaluate(
+        "window.ttMiniLM.lib.strongestHeads(window.ttMiniLM.last, 'it', 'cat', 5)"
+    )
+    expected = strongest_heads(load_minilm().attention(CAT), "it", "cat", top=5)
+    assert [(x["layer"], x["head"]) for x in links[:3]] == [(e.layer, e.head) for e in expected[:3]]
+    weights = [x["weight"] for x in links]
+    np.testing.assert_allclose(weights, [e.weight for e in expected], atol=ATTENTION_TOLERANCE)
+
+
+def test_apple_experiment_equals_python(page):
+    tech, companies = "apple released a new phone at its keynote", ["microsoft", "google"]
+    got = page.evaluate(
+        "([t, a]) => window.ttMiniLM.model.similarityByLayer(t, 'apple', a)", [tech, companies]
+    )
+    expected = load_minilm().similarity_by_layer(tech, "apple", companies)
+    np.testing.assert_allclose(got, expected, atol=5e-3)
+
+
+def test_frames_follow_the_explorer_data_format(page):
+    type_and_run(page, CAT)
+    frames = page.evaluate(
+        """() => { const lib = window.ttMiniLM.lib, r = window.ttMiniLM.last;
+        return [lib.layerHeadsFrame(r, 3), lib.strongestHeadsFrame(r, 'it', 'cat', 5),
+                lib.similarityFrame({'a': [0.1, 0.5], 'b': [0.2, 0.3]}, 'apple')]; }"""
+    )
+    grid, bars, lines = frames
+    for frame in frames:
+        assert set(frame) >= {"title", "description", "panels"} and frame["description"]
+    items = grid["panels"][0]["items"]
+    assert grid["panels"][0]["kind"] == "grid" and len(items) == 12
+    weights = load_minilm().attention(CAT).weights
+    assert items[5]["rows"] == items[5]["cols"] and len(items[5]["rows"]) == 13
+    np.testing.assert_allclose(items[5]["values"], weights[3, 5], atol=ATTENTION_TOLERANCE)
+    assert bars["panels"][0]["kind"] == "bars" and len(bars["panels"][0]["values"]) == 5
+    assert lines["panels"][0]["kind"] == "lines" and lines["panels"][0]["x"] == [0, 1]
+
+
+def test_nothing_leaves_the_local_server_and_no_console_errors(page, served):
+    type_and_run(page, CAT)
+    assert page.requests and all(url.startswith(served) for url in page.requests), {
+        url for url in page.requests if not url.startswith(served)
+    }
+    assert page.problems == []
+
+
+def test_opened_from_a_file_the_page_explains_make_serve(browser, site):
+    context = browser.new_context()
+    page = context.new_page()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto((site / MODEL_DIR / DEMO_PAGE).as_uri())
+    status = page.locator("#tt-minilm-status")
+    assert status.text_content() == FILE_PROTOCOL_MESSAGE
+    assert "make serve" in FILE_PROTOCOL_MESSAGE
+    assert page.locator("#tt-minilm-run").is_disabled()
+    assert not any("model." in url for url in requests)
+    context.close()
+
+
+def test_the_head_grid_refuses_more_tokens_than_the_python_explorer(page):
+    from transformer_tutorial.explorers import MINILM_MAX_GRID_TOKENS, draw_minilm_layer
+
+    text = "the cat sat on the mat because it was tired " * 3
+    type_and_run(page, text)
+    frame = page.evaluate("window.ttMiniLM.lib.layerHeadsFrame(window.ttMiniLM.last, 0)")
+    assert page.evaluate("window.ttMiniLM.lib.MAX_GRID_TOKENS") == MINILM_MAX_GRID_TOKENS
+    with pytest.raises(ValueError) as python_error:
+        draw_minilm_layer(text, 0)
+    assert frame == {"error": str(python_error.value)}
