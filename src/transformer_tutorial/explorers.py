@@ -512,7 +512,11 @@ def minilm_layer_data(sentence: str, layer: int) -> dict[str, Any]:
 
 
 def minilm_layers_explorer() -> Explorer:
-    """Chapter 7: every head of a chosen layer of MiniLM, on a sentence the reader types."""
+    """Chapter 7: every head of a chosen layer of MiniLM, on a sentence the reader types (in
+    the built book MiniLM runs in the reader's browser: :mod:`.browser_model`)."""
+    from transformer_tutorial.bertviz_views import VENDOR_URL_MARKER
+    from transformer_tutorial.browser_model import FILE_PROTOCOL_MESSAGE
+
     return Explorer(
         "What each layer of a trained encoder attends to",
         (
@@ -520,10 +524,13 @@ def minilm_layers_explorer() -> Explorer:
             Control("layer", MINILM_LAYERS, label="layer"),
         ),
         minilm_layer_data,
-        caption="all-MiniLM-L6-v2 run by the book's own encoder. Each panel is one head: row "
-        "= the token that attends, column = the token attended to. Early layers look at "
+        caption="all-MiniLM-L6-v2 run by the book's own encoder (in the online book: the same "
+        "weights, exported from it, running in your browser). Each panel is one head: row = "
+        "the token that attends, column = the token attended to. Early layers look at "
         "neighbours and at [CLS]/[SEP]; later ones link words that belong together.",
-    )
+        browser_model={"name": "minilm-layers", "site_root": VENDOR_URL_MARKER + "../",
+                       "file_message": FILE_PROTOCOL_MESSAGE},
+    )  # fmt: skip
 
 
 # -- Chapter 8: the encoder–decoder ---------------------------------------------------

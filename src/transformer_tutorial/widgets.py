@@ -321,13 +321,16 @@ class Explorer:
 
     ``frame`` must be pure: the same control values give the same data. It may raise
     ``ValueError`` for values it cannot show (e.g. an empty sentence); the reader then sees
-    the message instead of the figure, never a traceback.
+    the message instead of the figure, never a traceback. ``browser_model`` names a model that
+    ``explorer.js`` runs in the built book's page to answer sentences typed into a ``text``
+    control there (``{"name": ..., "site_root": ..., "file_message": ...}``).
     """
 
     title: str
     controls: tuple[Control, ...]
     frame: Callable[..., dict[str, Any]]
     caption: str = ""
+    browser_model: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         controls = tuple(self.controls)
@@ -399,8 +402,11 @@ class Explorer:
              "labels": [c.format(v) for v in c.values], "index": c.values.index(c.default)}
             for c in self.controls
         ]  # fmt: skip
-        return {"title": self.title, "caption": self.caption, "controls": controls,
+        spec = {"title": self.title, "caption": self.caption, "controls": controls,
                 "frames": self.frames()}  # fmt: skip
+        if self.browser_model and os.environ.get(STATIC_ENV_VAR):  # only the book has the model
+            spec["browser_model"] = dict(self.browser_model)
+        return spec
 
     def describe(self, **values: Any) -> str:
         """Plain text: the title and the current frame's description (or its error)."""

@@ -21,6 +21,7 @@ from transformer_tutorial.browser_model import (
     serve_folder,
     write_site_files,
 )
+from transformer_tutorial.explorers import minilm_layer_data
 from transformer_tutorial.pretrained import load_minilm
 from transformer_tutorial.probing import strongest_heads
 
@@ -173,6 +174,16 @@ def test_frames_follow_the_explorer_data_format(page):
     weights = load_minilm().attention(CAT).weights
     assert items[5]["rows"] == items[5]["cols"] and len(items[5]["rows"]) == 13
     np.testing.assert_allclose(items[5]["values"], weights[3, 5], atol=ATTENTION_TOLERANCE)
+    # the frame the Python explorer computes, field for field (values within the tolerance)
+    python = minilm_layer_data(CAT, 3)
+    assert grid["description"] == python["description"] and grid["title"] == python["title"]
+    ours, theirs = grid["panels"][0], python["panels"][0]
+    assert {k: v for k, v in ours.items() if k != "items"} == {
+        k: v for k, v in theirs.items() if k != "items"}
+    for mine, reference in zip(ours["items"], theirs["items"], strict=True):
+        assert {k: v for k, v in mine.items() if k != "values"} == {
+            k: v for k, v in reference.items() if k != "values"}
+        np.testing.assert_allclose(mine["values"], reference["values"], atol=ATTENTION_TOLERANCE)
     assert bars["panels"][0]["kind"] == "bars" and len(bars["panels"][0]["values"]) == 5
     assert lines["panels"][0]["kind"] == "lines" and lines["panels"][0]["x"] == [0, 1]
 
@@ -200,12 +211,12 @@ def test_opened_from_a_file_the_page_explains_make_serve(browser, site):
 
 
 def test_the_head_grid_refuses_more_tokens_than_the_python_explorer(page):
-    from transformer_tutorial.explorers import MINILM_MAX_GRID_TOKENS, draw_minilm_layer
+    from transformer_tutorial.explorers import MINILM_MAX_GRID_TOKENS
 
     text = "the cat sat on the mat because it was tired " * 3
     type_and_run(page, text)
     frame = page.evaluate("window.ttMiniLM.lib.layerHeadsFrame(window.ttMiniLM.last, 0)")
     assert page.evaluate("window.ttMiniLM.lib.MAX_GRID_TOKENS") == MINILM_MAX_GRID_TOKENS
     with pytest.raises(ValueError) as python_error:
-        draw_minilm_layer(text, 0)
+        minilm_layer_data(text, 0)
     assert frame == {"error": str(python_error.value)}

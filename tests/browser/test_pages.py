@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 from book_site import HTML, chapter_pages, toc_pages
 
@@ -359,5 +360,77 @@ def test_widget_manager_renders_offline(browser, site_url):
         visit.page.locator(".widget-slider").first.wait_for(timeout=15_000)
         assert visit.blocked == []
         assert visit.unexpected_errors() == []
+    finally:
+        visit.page.context.close()
+
+
+def test_chapter_7_runs_minilm_in_the_page_on_a_typed_sentence(browser, site_url):
+    """The static book's chapter 7: a sentence typed into the explorer runs MiniLM in the
+    reader's browser; every drawn head equals the notebook's Python model within 2e-3."""
+    from transformer_tutorial.explorers import minilm_layer_data
+
+    page_url = site_url + "notebooks/07_stacking_layers.html"
+    visit = _open(browser, page_url, allowed_prefix=site_url)
+    try:
+        root = visit.page.locator(".tt-explorer[data-tt-mounted]").filter(
+            has=visit.page.locator("input[type=text]")).first  # fmt: skip
+        box, status = root.locator("input[type=text]"), root.locator(".tt-explorer-status")
+        sentence = "A bee landed on the flower because it wanted nectar."
+        box.fill(sentence)
+        box.press("Enter")
+        visit.page.wait_for_function(
+            "([el, text]) => [...el.querySelectorAll('option')].some(o => o.text === text)"
+            " && el.querySelector('.tt-explorer-status').textContent.startsWith('Layer')",
+            arg=[root.element_handle(), sentence], timeout=120_000,
+        )  # fmt: skip
+        layer = root.locator("input[type=range]")
+        for position in (0, 5):
+            layer.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }",
+                           str(position))  # fmt: skip
+            expected = minilm_layer_data(sentence, position)
+            assert status.text_content() == expected["description"]
+            drawn = root.evaluate(
+                "el => [...el.querySelectorAll('rect.tt-cell')].map(r => +r.dataset.value)"
+            )
+            heads = expected["panels"][0]["items"][:4]  # the first page: heads 0-3
+            want = np.concatenate([np.ravel(h["values"]) for h in heads])
+            assert len(drawn) == want.size
+            np.testing.assert_allclose(np.sort(drawn), np.sort(want), atol=2e-3)
+        box.fill("word " * 130)  # over the page model's 128 tokens: said, not cut
+        box.press("Enter")
+        visit.page.wait_for_function(
+            "el => el.querySelector('.tt-explorer-status').textContent.includes('at most 128')",
+            arg=root.element_handle(), timeout=60_000,
+        )  # fmt: skip
+        box.fill("a cat 🐈 sat")
+        box.press("Enter")
+        visit.page.wait_for_function(
+            "el => el.querySelector('.tt-explorer-status').textContent.includes('[UNK]')",
+            arg=root.element_handle(), timeout=60_000,
+        )  # fmt: skip
+        assert visit.blocked == []
+        assert visit.unexpected_errors() == []
+    finally:
+        visit.page.context.close()
+
+
+def test_chapter_7_opened_from_disk_explains_how_to_serve_the_book(browser):
+    from transformer_tutorial.browser_model import FILE_PROTOCOL_MESSAGE
+
+    url = (HTML / "notebooks/07_stacking_layers.html").as_uri()
+    visit = _open(browser, url, allowed_prefix=None, offline=True)
+    try:
+        root = visit.page.locator(".tt-explorer[data-tt-mounted]").filter(
+            has=visit.page.locator("input[type=text]")).first  # fmt: skip
+        root.locator("input[type=text]").fill("the prepared sentences still work")
+        root.locator("input[type=text]").press("Enter")
+        status = root.locator(".tt-explorer-status")
+        visit.page.wait_for_function(
+            "([el, m]) => el.querySelector('.tt-explorer-status').textContent === m",
+            arg=[root.element_handle(), FILE_PROTOCOL_MESSAGE], timeout=30_000,
+        )  # fmt: skip
+        assert "make serve" in status.text_content()
+        root.locator("select").first.select_option(index=1)  # a prepared sentence still shows
+        assert root.locator("rect.tt-cell").count() > 0
     finally:
         visit.page.context.close()

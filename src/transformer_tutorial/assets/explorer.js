@@ -629,6 +629,7 @@ function view(model, host) {
   });
   // Answers from the kernel to a text control.
   const onMsg = (msg) => {
+    if (msg && msg.type === "progress") { setStatus(String(msg.message)); return; }
     if (!msg || (msg.type !== "frames" && msg.type !== "error")) return;
     const s = setters.find((x) => x && x.control.name === msg.control);
     if (msg.type === "error") { setStatus(String(msg.message), true); figure.hidden = true; frameTitle.textContent = ""; return; }
@@ -660,10 +661,59 @@ function render({ model, el: host }) {
   };
 }
 
-// A stand-in for the widget model in the built book: data only, no kernel (no `send`).
+// A stand-in for the widget model in the built book: data only, no kernel. An explorer whose
+// spec names a model that runs in the page (`browser_model`) answers typed sentences there.
 function staticModel(spec) {
-  return { get: (k) => (k === "spec" ? spec : undefined), on() {}, off() {} };
+  const listeners = [];
+  const model = {
+    get: (k) => (k === "spec" ? spec : undefined),
+    on(event, cb) { if (event === "msg:custom") listeners.push(cb); },
+    off() {},
+  };
+  const answer = spec.browser_model && IN_PAGE_MODELS[spec.browser_model.name];
+  if (answer) {
+    const typed = {};
+    model.send = (msg) => {
+      const reply = (r) => listeners.forEach((cb) => cb({ control: msg.control, text: msg.text, ...r }));
+      answer(spec, msg, typed, reply).catch((err) => reply({ type: "error", message: err.message }));
+    };
+  }
+  return model;
 }
+
+const loadedModels = {};
+const mb = (bytes) => (bytes / 1e6).toFixed(1);
+
+// Chapter 7: every head of a chosen layer of MiniLM, run in the page by onnxruntime-web
+// (`_models/minilm/minilm.js`), loaded only when the reader first types a sentence.
+async function minilmLayers(spec, msg, typed, reply) {
+  const where = spec.browser_model;
+  if (globalThis.location.protocol === "file:") throw new Error(where.file_message);
+  const root = new URL(where.site_root, globalThis.location.href);
+  const lib = await import(new URL("_models/minilm/minilm.js", root).href);
+  if (!loadedModels.minilm) {
+    loadedModels.minilm = lib.loadMiniLM(root.href, ({ loaded, total, done }) => reply({
+      type: "progress",
+      message: done ? "MiniLM loaded; running it…" : `loading MiniLM into this page: ${mb(loaded)} of ${mb(total)} MB`,
+    }));
+    loadedModels.minilm.catch(() => { delete loadedModels.minilm; });
+  }
+  const model = await loadedModels.minilm;
+  const result = await model.run(msg.text);
+  const c = spec.controls.findIndex((x) => x.name === msg.control);
+  const layer = spec.controls.findIndex((x) => x.name === "layer");
+  const examples = spec.controls[c].labels;
+  if (!(msg.text in typed)) typed[msg.text] = examples.length + Object.keys(typed).length;
+  const index = examples.includes(msg.text) ? examples.indexOf(msg.text) : typed[msg.text];
+  const frames = {};
+  spec.controls[layer].labels.forEach((label, i) => {
+    const key = []; key[c] = index; key[layer] = i;
+    frames[key.join(",")] = lib.layerHeadsFrame(result, Number(label));
+  });
+  reply({ type: "frames", index, frames });
+}
+
+const IN_PAGE_MODELS = { "minilm-layers": minilmLayers };
 
 /** Mount every `.tt-explorer` on the page that is not mounted yet (idempotent). */
 export function mountStatic(root = document) {

@@ -332,9 +332,9 @@ export function round4(x) {
 export const MAX_GRID_TOKENS = 24;
 
 /**
- * Every head of one layer as a `grid` of heatmaps (row = query, column = key), the frame of
- * `probing.layer_heads` / `explorers.draw_minilm_layer`; over `maxTokens` tokens an
- * {error} frame with the Python side's message.
+ * Every head of one layer as a `grid` of heatmaps (row = query, column = key): the frame that
+ * `explorers.minilm_layer_data` computes in Python, field for field; over `maxTokens` tokens
+ * an {error} frame with the Python side's message.
  */
 export function layerHeadsFrame(result, layer, maxTokens = MAX_GRID_TOKENS) {
   if (!(Number.isInteger(layer) && layer >= 0 && layer < result.layers)) {
@@ -347,36 +347,47 @@ export function layerHeadsFrame(result, layer, maxTokens = MAX_GRID_TOKENS) {
         "type a shorter sentence",
     };
   }
-  const items = Array.from({ length: result.heads }, (_, h) => ({
+  const { tokens, n, heads } = result;
+  const weights = Array.from({ length: heads }, (_, h) => headWeights(result, layer, h));
+  const word = tokens.map((t) => t !== "[CLS]" && t !== "[SEP]");
+  // Share of the attention on [CLS]/[SEP], and the strongest link between two different words.
+  let resting = 0;
+  let best = { head: 0, weight: -1, i: 0, j: 0 };
+  weights.forEach((rows, h) =>
+    rows.forEach((row, i) =>
+      row.forEach((w, j) => {
+        if (!word[j]) resting += w;
+        const link = word[i] && word[j] && i !== j ? w : 0;
+        if (link > best.weight) best = { head: h, weight: link, i, j };
+      }),
+    ),
+  );
+  resting /= heads * n;
+  const items = weights.map((rows, h) => ({
     kind: "heatmap",
     title: `head ${h}`,
-    rows: result.tokens,
-    cols: result.tokens,
-    values: headWeights(result, layer, h).map((row) => row.map(round4)),
+    rows: tokens,
+    cols: tokens,
+    values: rows.map((row) => row.map(round4)),
     vmin: 0,
     vmax: 1,
     colormap: "attention",
     row_title: "query: the token that attends",
     col_title: "key: the token attended to",
-    annotate: false,
     digits: 2,
-    hover: `head ${h}: '{row}' → '{col}': {value}`,
+    hover: "'{row}' → '{col}': {value}",
+    annotate: false,
   }));
-  let best = { head: 0, weight: -1, i: 0, j: 0 };
-  items.forEach((item, h) =>
-    item.values.forEach((row, i) =>
-      row.forEach((w, j) => {
-        if (i !== j && w > best.weight) best = { head: h, weight: w, i, j };
-      }),
-    ),
-  );
   return {
-    title: `MiniLM, layer ${layer}: the ${result.heads} heads`,
+    title: "",
     description:
-      `Layer ${layer} on ${result.n} tokens; the strongest link between two different tokens ` +
-      `is head ${best.head}, '${result.tokens[best.i]}' → '${result.tokens[best.j]}' ` +
-      `(${best.weight.toFixed(2)}).`,
-    panels: [{ kind: "grid", title: "", items, columns: 4, per_page: null, page_label: "heads" }],
+      `Layer ${layer}: ${Math.round(100 * resting)}% of the attention rests on [CLS]/[SEP]; ` +
+      `the strongest link between two different words is in head ${best.head}: ` +
+      `'${tokens[best.i]}' → '${tokens[best.j]}' (${best.weight.toFixed(2)}).`,
+    panels: [{
+      kind: "grid", title: `MiniLM, layer ${layer}: the ${heads} heads`, items, columns: 2,
+      per_page: 4, page_label: "heads",
+    }],
   };
 }
 
