@@ -664,8 +664,8 @@ def weighted_average(x: np.ndarray) -> Diagram:
 
 def attention_head(projection: QKVProjection, x: np.ndarray, mask: object = None) -> Diagram:
     """One attention head as chapter 3 runs it: ``projection`` (:math:`W^Q, W^K, W^V`) on
-    ``x`` ``(seq, d_model)``, then :func:`~transformer_tutorial.attention.
-    scaled_dot_product_attention` (with ``mask`` if given)."""
+    ``x`` ``(seq, d_model)``, then
+    :func:`~transformer_tutorial.attention.scaled_dot_product_attention` (with ``mask``)."""
     _check_module(projection, QKVProjection, "projection")
     q, k, v = projection(x)
     scores = relevance_scores(q, k, scale=True)
