@@ -73,8 +73,9 @@ __all__ = [
 
 MAX_WIDTH = 690  # the book's text column, in CSS px: a viewBox no wider keeps text >= 11 px
 MIN_FONT = 12.0  # every text of a diagram, in viewBox units
+_MIN_SCALE = 11.0 / MIN_FONT  # the narrowest rendering keeps every text at 11 CSS px
 LABEL_FONT = 13.0  # box labels
-SMALL_FONT = 12.0  # details, arrow labels, notes
+SMALL_FONT = MIN_FONT  # details, arrow labels, notes
 LINE = 15.0  # height of one line of small text
 _CHAR = {False: 0.6, True: 0.61}  # width of a character per unit of font size (sans, mono)
 _FONT_FAMILY = {False: "DejaVu Sans, Verdana, sans-serif", True: "DejaVu Sans Mono, monospace"}
@@ -262,6 +263,7 @@ class Diagram:
             f'font-family="{_FONT_FAMILY[False]}">',
             f'<title id="{ident}-title">{esc(self.title)}</title>',
             f'<desc id="{ident}-desc">{esc(" ".join(self.description()[1:]))}</desc>',
+            f"<style>{_LINK_STYLE}</style>",
         ]
         for f in self.frames:
             left, top, right, bottom = f.rect
@@ -298,8 +300,14 @@ class Diagram:
             what = _escape(", ".join(a.label) if a.label else "the same tensor")
             source, target = _escape(self.box(a.source).label), _escape(self.box(a.target).label)
             items.append(f"<li>{source} → {target}: {what}</li>")
+        # On a screen narrower than the diagram it scrolls sideways instead of shrinking its
+        # text below MIN_FONT * _MIN_SCALE CSS px.
+        svg = self.to_svg().replace(
+            "display: block", f"display: block; min-width: {self.width * _MIN_SCALE:.0f}px", 1
+        )
         return (
-            f'<figure class="tt-diagram" style="margin: 1em 0">\n{self.to_svg()}\n'
+            f'<figure class="tt-diagram" style="margin: 1em 0">\n'
+            f'<div style="overflow-x: auto">{svg}</div>\n'
             f'<figcaption style="font-size: 0.9em">{_escape(self.caption)}</figcaption>\n'
             f'<details class="tt-diagram-description"><summary>Text description</summary>'
             f"<ul>{''.join(items)}</ul></details>\n</figure>"
@@ -310,6 +318,14 @@ class Diagram:
 
     def __repr__(self) -> str:
         return f"<Diagram: {self.title} ({len(self.boxes)} boxes, {len(self.arrows)} arrows)>"
+
+
+# Links: no underline (the theme underlines every link), a thicker outline on hover and focus.
+_LINK_STYLE = (
+    ".tt-diagram-link, .tt-diagram-link text { text-decoration: none; } "
+    ".tt-diagram-link:hover rect, .tt-diagram-link:hover circle, "
+    ".tt-diagram-link:focus rect, .tt-diagram-link:focus circle { stroke-width: 3; }"
+)
 
 
 def _escape(text: str) -> str:
@@ -1164,9 +1180,10 @@ def transformer(model: EncoderDecoder, src_ids: object, tgt_ids: object) -> Diag
     return c.diagram(
         "The Transformer: encoder and decoder, as in the paper's Figure 1 — each box links to "
         "its chapter",
-        f"Drawn from an EncoderDecoder with the paper's base sizes (d_model = {model.d_model}, "
+        f"Drawn from an EncoderDecoder (d_model = {model.d_model}, "
         f"{model.decoder.layers[0].self_attn.num_heads} heads, d_ff = "
-        f"{model.decoder.layers[0].feed_forward.d_ff}, {n_enc} + {n_dec} blocks) run on a "
+        f"{model.decoder.layers[0].feed_forward.d_ff}, {n_enc} + {n_dec} blocks, a vocabulary "
+        f"of {model.tgt_vocab_size} tokens) run on a "
         f"source of {src.shape[1]} and a target of {tgt.shape[1]} token ids; shapes measured "
         "with forward hooks. Click a box to open its chapter.",
     )
