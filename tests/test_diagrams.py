@@ -21,6 +21,7 @@ from transformer_tutorial.positional import SinusoidalPositionalEncoding
 from transformer_tutorial.projections import QKVProjection
 
 SVG = "{http://www.w3.org/2000/svg}"
+XLINK = "{http://www.w3.org/1999/xlink}"
 
 
 def _seeded(build):
@@ -250,7 +251,7 @@ def test_svg_is_valid_readable_and_described(every_diagram):
         sizes = [float(t.get("font-size")) for t in root.iter(f"{SVG}text")]
         assert sizes and min(sizes) >= 11.5, name
         links = list(root.iter(f"{SVG}a"))
-        assert links and all(a.get("href").startswith("../") for a in links), name
+        assert links and all(a.get(f"{XLINK}href").startswith("../") for a in links), name
         sentences = d.description()
         assert len(sentences) == 1 + len(d.boxes) + len(d.arrows) + len(d.notes)
         assert d.caption

@@ -256,7 +256,8 @@ class Diagram:
         ident = self._id()
         esc = _escape
         out = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" class="tt-diagram-svg" role="img" '
+            f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            f'class="tt-diagram-svg" role="img" '
             f'viewBox="0 0 {self.width:.0f} {self.height:.0f}" width="100%" '
             f'style="width: 100%; max-width: {self.width:.0f}px; height: auto; display: block" '
             f'aria-labelledby="{ident}-title {ident}-desc" '
@@ -377,7 +378,9 @@ def _box_svg(b: Box) -> str:
         )
     body = "".join(parts)
     if b.href:
-        return f'<a href="{_escape(b.href)}" class="tt-diagram-link">{body}</a>'
+        # xlink:href, not href: JupyterLab rewrites every relative `href` of an <a> by setting
+        # `anchor.href`, which an SVG <a> does not allow (a "Javascript Error" in the output).
+        return f'<a xlink:href="{_escape(b.href)}" class="tt-diagram-link">{body}</a>'
     return f"<g>{body}</g>"
 
 

@@ -34,7 +34,7 @@ _DIAGRAMS = """() => [...document.querySelectorAll("svg.tt-diagram-svg")].map(sv
     texts: texts.length,
     smallest: Math.min(...sizes),
     links: [...svg.querySelectorAll("a")]
-      .map(a => new URL(a.getAttribute("href"), document.baseURI).href),
+      .map(a => new URL(a.href.baseVal, document.baseURI).href),
   };
 })"""
 
