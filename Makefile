@@ -57,7 +57,17 @@ $(NPM_INSTALLED): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
-book: $(INSTALLED) $(NPM_INSTALLED)
+# jupyter-cache keys a chapter's outputs on its own code cells only, and Sphinx rereads a page
+# only when its file changed: after a change in the package every chapter must run again, so
+# both caches go when a file of src/ is newer than the last build (the exported in-browser
+# model keeps its own cache, keyed on what it is made from).
+PACKAGE_FILES := $(shell find src -type f \( -name '*.py' -o -name '*.js' \))
+BUILT_WITH := _build/.built-with-package
+$(BUILT_WITH): $(PACKAGE_FILES)
+	rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute
+	mkdir -p _build && touch $@
+
+book: $(INSTALLED) $(NPM_INSTALLED) $(BUILT_WITH)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The book: $(CURDIR)/_build/html/index.html (make serve, then http://127.0.0.1:$(PORT)/)"
 
@@ -78,6 +88,7 @@ test: lint book
 bench: $(INSTALLED) $(NPM_INSTALLED)
 	$(BIN)/python benchmarks/bench_build.py
 	$(BIN)/python benchmarks/bench_page_weight.py
+	$(BIN)/python benchmarks/bench_browser_model.py
 	$(BIN)/python benchmarks/bench_explorers.py
 	$(BIN)/python benchmarks/bench_multihead.py
 	$(BIN)/python benchmarks/bench_attention_numpy_vs_fused.py
