@@ -1,0 +1,1 @@
+"""One module per chapter: the chapter's own sentences, demos and composite figures."""
