@@ -54,7 +54,8 @@ def layer_profile(
     :data:`PROFILE_NAMES`):
 
     - ``previous`` / ``next``: the largest, over the layer's heads, of the mean weight a token
-      gives the token just before / after it (:func:`~transformer_tutorial.probing.offset_attention`);
+      gives the token just before / after it
+      (:func:`~transformer_tutorial.probing.offset_attention`);
     - ``separators``: the share of attention on the first and last token (``[CLS]``,
       ``[SEP]``), mean over heads and queries;
     - ``entropy``: the attention's entropy divided by :math:`\\ln n` (1 = uniform over the

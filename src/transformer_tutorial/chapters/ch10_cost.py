@@ -215,7 +215,9 @@ def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
-            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+            names = [
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            ]
         cpu = names[0] if names else cpu
     except OSError:
         pass
