@@ -64,6 +64,7 @@ _DRAWN = """root => {
     if (p.kind === "heatmap") heat.push(...p.values.flat());
     if (p.kind === "grid") p.items.forEach(i => grids.push(...i.values.flat()));
     if (p.kind === "bars") wanted.push(...p.values);
+    if (p.kind === "histogram") wanted.push(...p.counts);
   }
   const sorted = a => [...a].sort((x, y) => x - y).join(",");
   let problem = "";
@@ -77,10 +78,13 @@ _DRAWN = """root => {
   return {key, problem, figure: cells.join(",") + "|" + bars.join(",") + "|" + status};
 }"""
 
-# Effective size in CSS pixels of every text drawn in an explorer's or diagram's SVG.
-_TEXT_PX = """root => [...root.querySelectorAll("svg text")].filter(t => t.textContent.trim())
-  .map(t => ({text: t.textContent, px: t.getBoundingClientRect().height}))
-  .filter(t => t.px > 0)"""
+# Effective size in CSS pixels of every text drawn in an explorer's or diagram's SVG: its font
+# size in SVG units scaled by the SVG's rendered width over its viewBox width.
+_TEXT_PX = """root => [...root.querySelectorAll("svg")].flatMap(svg => {
+  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  return [...svg.querySelectorAll("text")].filter(t => t.textContent.trim())
+    .map(t => ({text: t.textContent, px: parseFloat(getComputedStyle(t).fontSize) * scale}));
+})"""
 
 
 @dataclass
@@ -218,9 +222,11 @@ def test_explorer_hover_shows_the_exact_value(visit):
     explorers = visit.page.locator(".tt-explorer[data-tt-mounted]")
     for e in range(explorers.count()):
         root = explorers.nth(e)
-        mark = root.locator("rect.tt-cell, rect.tt-bar").last
-        if mark.count() == 0:
+        marks = root.locator("rect.tt-cell, rect.tt-bar")
+        if marks.count() == 0:
             continue  # a line chart: its hover is tested on the renderer's own page
+        values = [abs(float(v)) for v in marks.evaluate_all("m => m.map(r => r.dataset.value)")]
+        mark = marks.nth(int(np.argmax(values)))  # the largest: wide enough to point at
         mark.scroll_into_view_if_needed()
         mark.hover(force=True)
         value = float(mark.get_attribute("data-value"))

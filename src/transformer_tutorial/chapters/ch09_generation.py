@@ -1,0 +1,222 @@
+"""Chapter 9: the generation loop step by step, and the KV cache's speed-up position by position.
+
+- :func:`generation_steps`: generate with :meth:`SmolLM2.generate
+  <transformer_tutorial.pretrained.SmolLM2.generate>` and return, for every step, the
+  distribution the token was drawn from (its most likely candidates), the token chosen and the
+  text so far, until the end-of-sequence token or ``max_new_tokens``.
+- :func:`steps_table` and :func:`steps_figure`: the same steps as text and as a grid.
+- :func:`time_steps_by_position`: the time of one generation step at a given position, with
+  and without the KV cache (medians of repeated, warmed-up measurements).
+- :func:`speedup_figure`: those times and their ratio against the position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from transformer_tutorial.chapters.ch10_cost import sample_seconds
+from transformer_tutorial.cost import single_threaded
+from transformer_tutorial.llama import LlamaDecoder
+from transformer_tutorial.plots import ATTENTION_CMAP, CATEGORY_COLORS, new_axes
+from transformer_tutorial.pretrained import GeneratedText, SmolLM2
+from transformer_tutorial.sampling import next_token_distribution
+
+__all__ = [
+    "GenerationStep",
+    "generation_steps",
+    "steps_table",
+    "steps_figure",
+    "StepTimes",
+    "time_steps_by_position",
+    "speedup_figure",
+]
+
+
+@dataclass(frozen=True)
+class GenerationStep:
+    """One step of the loop: ``context`` tokens were read; the ``top`` most likely candidates
+    ``(token, probability)`` of the distribution drawn from; the ``chosen`` token, its
+    ``probability`` and its ``rank`` in that distribution (0 = most likely); the completion
+    ``text`` after appending it."""
+
+    context: int
+    candidates: tuple[tuple[str, float], ...]
+    chosen: str
+    chosen_id: int
+    probability: float
+    rank: int
+    text: str
+
+
+def generation_steps(
+    smollm2: SmolLM2,
+    prompt: str,
+    max_new_tokens: int = 20,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    top: int = 5,
+) -> tuple[list[GenerationStep], GeneratedText]:
+    """Generate from ``prompt`` (the arguments of :meth:`SmolLM2.generate`) and read every
+    step back from the logits the generation recorded: the distribution
+    (:func:`~transformer_tutorial.sampling.next_token_distribution` with the same settings),
+    its ``top`` candidates, the token chosen. Returns the steps and the generation itself.
+
+    Greedy decoding (``temperature=0``) draws from a distribution with all its mass on one
+    token; its steps show the model's own distribution (temperature 1) instead, of which the
+    chosen token is the most likely."""
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a positive integer, got {top!r}")
+    result = smollm2.generate(prompt, max_new_tokens, temperature, top_k, top_p, seed)
+    generation = result.generation
+    steps = []
+    for i, (logits, token) in enumerate(zip(generation.step_logits, generation.new_ids,
+                                            strict=True)):
+        probs = next_token_distribution(logits, temperature or 1.0, top_k, top_p)
+        order = np.argsort(-probs, kind="stable")
+        names = smollm2.token_strings([int(t) for t in order[:top]])
+        candidates = tuple((s, float(probs[t])) for s, t in zip(names, order[:top], strict=True))
+        text = smollm2.tokenizer.decode(list(generation.new_ids[: i + 1]),
+                                        skip_special_tokens=False)
+        steps.append(GenerationStep(
+            context=len(generation.prompt_ids) + i,
+            candidates=candidates,
+            chosen=smollm2.token_strings([token])[0],
+            chosen_id=int(token),
+            probability=float(probs[token]),
+            rank=int(np.flatnonzero(order == token)[0]),
+            text=text,
+        ))  # fmt: skip
+    return steps, result
+
+
+def steps_table(steps: Sequence[GenerationStep], top: int = 3) -> str:
+    """The steps as lines of text: step, tokens read, the ``top`` candidates with their
+    probabilities, the token chosen."""
+    lines = [f"{'step':>4} {'read':>5}  {'most likely next tokens':<52} chosen"]
+    for i, step in enumerate(steps):
+        cands = "  ".join(f"{tok!r} {p:.2f}" for tok, p in step.candidates[:top])
+        lines.append(f"{i + 1:>4} {step.context:>5}  {cands:<52} {step.chosen!r}")
+    return "\n".join(lines)
+
+
+def _label(token: str) -> str:
+    """A token as figure text: quoted (a leading space shows), dollar signs escaped so that
+    matplotlib never reads them as mathtext."""
+    return repr(token).replace("$", r"\$")
+
+
+def steps_figure(steps: Sequence[GenerationStep], title: str | None = None) -> Figure:
+    """One row per step, one column per candidate (most likely first): the cell's colour is
+    the probability, its text the token and probability; the chosen token is outlined."""
+    if not steps:
+        raise ValueError("steps must hold at least one GenerationStep")
+    top = len(steps[0].candidates)
+    probs = np.array([[p for _, p in s.candidates] for s in steps])
+    ax = new_axes(None, figsize=(1.6 * top + 2.2, 0.45 * len(steps) + 1.4))
+    image = ax.imshow(probs, cmap=ATTENTION_CMAP, vmin=0.0, vmax=1.0, aspect="auto")
+    for row, step in enumerate(steps):
+        for col, (token, p) in enumerate(step.candidates):
+            r, g, b, _ = image.cmap(image.norm(p))
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+            ax.text(col, row, f"{_label(token)}\n{p:.2f}", ha="center", va="center",
+                    fontsize=7, color="white" if dark else "black")
+        if step.rank < top:
+            ax.add_patch(Rectangle((step.rank - 0.5, row - 0.5), 1, 1, fill=False,
+                                   edgecolor=CATEGORY_COLORS[5], linewidth=2.5))
+    ax.set_xticks(range(top), [f"rank {k + 1}" for k in range(top)], fontsize=8)
+    ax.set_yticks(range(len(steps)),
+                  [f"step {i + 1} (reads {s.context})" for i, s in enumerate(steps)], fontsize=8)
+    ax.set_xlabel("candidates for the next token, most likely first (outlined: chosen)")
+    ax.figure.colorbar(image, ax=ax, fraction=0.04, label="probability")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """Seconds of one generation step at each of ``positions`` (the token being produced
+    reads ``position`` tokens), ``(positions, repeats)`` each: ``without_cache`` runs the
+    model over all ``position`` tokens; ``with_cache`` feeds the one newest token after a
+    cache of ``position - 1``."""
+
+    positions: tuple[int, ...]
+    without_cache: np.ndarray
+    with_cache: np.ndarray
+
+    def medians_ms(self) -> tuple[np.ndarray, np.ndarray]:
+        """Median milliseconds per step without and with the cache, ``(positions,)`` each."""
+        return 1e3 * np.median(self.without_cache, 1), 1e3 * np.median(self.with_cache, 1)
+
+    @property
+    def speedup(self) -> np.ndarray:
+        """Median time without the cache over median time with it, per position."""
+        without, with_cache = self.medians_ms()
+        return without / with_cache
+
+
+@torch.no_grad()
+def time_steps_by_position(
+    model: LlamaDecoder,
+    token_ids: Sequence[int],
+    positions: Sequence[int] = (8, 16, 32, 64, 128),
+    repeats: int = 3,
+    warmup: int = 1,
+) -> StepTimes:
+    """Time one step at each position of ``positions`` on one thread (CPU time, see
+    :func:`~transformer_tutorial.chapters.ch10_cost.sample_seconds`), reading the first
+    ``position`` ids of ``token_ids``: the whole prefix without a cache, the last token after a
+    cache of the others with one (the cache is built beforehand and not timed)."""
+    ids = [int(t) for t in token_ids]
+    positions = tuple(int(p) for p in positions)
+    if not positions or min(positions) < 2 or max(positions) > len(ids):
+        raise ValueError(
+            f"positions must lie in [2, len(token_ids)] = [2, {len(ids)}], got {positions}"
+        )
+    without = np.empty((len(positions), repeats))
+    with_cache = np.empty((len(positions), repeats))
+    with single_threaded():
+        for i, p in enumerate(positions):
+            prefix = torch.tensor([ids[:p]])
+            cache = model(prefix[:, :-1]).cache
+            last = prefix[:, -1:]
+            without[i] = sample_seconds(lambda prefix=prefix: model(prefix), repeats, warmup)
+            with_cache[i] = sample_seconds(lambda c=cache, t=last: model(t, c), repeats, warmup)
+    return StepTimes(positions, without, with_cache)
+
+
+def speedup_figure(times: StepTimes, title: str | None = None) -> Figure:
+    """Left: median time of one step against the position, with and without the cache
+    (log–log, bars from fastest to slowest repeat). Right: their ratio, the speed-up."""
+    figure = Figure(figsize=(9.0, 3.6), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    x = np.array(times.positions, dtype=float)
+    for label, t, color in (("without cache", times.without_cache, CATEGORY_COLORS[0]),
+                            ("with cache", times.with_cache, CATEGORY_COLORS[1])):
+        ms = 1e3 * t
+        median = np.median(ms, 1)
+        left.errorbar(x, median, yerr=[median - ms.min(1), ms.max(1) - median], fmt="-o",
+                      color=color, capsize=3, label=label)
+    left.set_xscale("log", base=2)
+    left.set_yscale("log")
+    left.set_xlabel("position (tokens read)")
+    left.set_ylabel("CPU time per step (ms), measured")
+    left.grid(alpha=0.3, which="both")
+    left.legend(fontsize=8)
+    right.plot(x, times.speedup, "-o", color=CATEGORY_COLORS[2])
+    right.set_xscale("log", base=2)
+    right.set_xlabel("position (tokens read)")
+    right.set_ylabel("speed-up (median without / with)")
+    right.set_ylim(bottom=0)
+    right.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    return figure

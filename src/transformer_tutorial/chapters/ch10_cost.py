@@ -1,0 +1,266 @@
+"""Chapter 10: timing attention like a benchmark, and saying only what the timings support.
+
+- :func:`sample_seconds`: every time of ``repeats`` calls after ``warmup`` discarded ones
+  (the chapter reports their median, and their spread).
+- :func:`measure_attention`: five attentions on the same seeded inputs, each length timed
+  in interleaved rounds (one call of every implementation per round, so that a change in the
+  machine's load hits them all alike), plus the peak memory of the numpy ones.
+- :func:`slope_range`: the power-law exponent fitted to the medians, and the smallest and
+  largest exponent fitted to single rounds: how precisely the measurement fixes the slope.
+- :func:`local_slopes`: the exponent between consecutive lengths.
+- :func:`machine_description`: what the times were measured on.
+- :func:`cost_figure`: medians, the spread of the rounds, the fitted power laws and a slope-2
+  guide, on log–log axes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from transformer_tutorial.attention import scaled_dot_product_attention
+from transformer_tutorial.cost import (
+    fit_power_law,
+    fused_multihead_attention,
+    linear_attention,
+    local_attention,
+    numpy_peak_bytes,
+    single_threaded,
+)
+from transformer_tutorial.multihead import MultiHeadAttention
+from transformer_tutorial.plots import CATEGORY_COLORS, new_axes
+
+__all__ = [
+    "sample_seconds",
+    "AttentionMeasurement",
+    "measure_attention",
+    "slope_range",
+    "local_slopes",
+    "machine_description",
+    "cost_figure",
+    "NUMPY_FULL",
+    "NUMPY_LOCAL",
+    "NUMPY_LINEAR",
+    "TORCH_OURS",
+    "TORCH_FUSED",
+]
+
+NUMPY_FULL = "numpy full attention (1 head)"
+NUMPY_LOCAL = "numpy local attention (1 head)"
+NUMPY_LINEAR = "numpy linear attention (1 head)"
+TORCH_OURS = "our MultiHeadAttention (torch)"
+TORCH_FUSED = "torch fused scaled_dot_product_attention"
+
+
+def _count(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def sample_seconds(
+    fn: Callable[[], object],
+    repeats: int = 5,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.thread_time,
+) -> np.ndarray:
+    """The times of ``repeats`` calls of ``fn()`` ``(repeats,)``, in seconds, after
+    ``warmup`` calls whose times are discarded (first calls pay for allocation and caches).
+    ``clock``: the calling thread's CPU time by default (see
+    :func:`~transformer_tutorial.cost.best_seconds`)."""
+    repeats = _count(repeats, "repeats", 1)
+    for _ in range(_count(warmup, "warmup", 0)):
+        fn()
+    times = np.empty(repeats)
+    for r in range(repeats):
+        start = clock()
+        fn()
+        times[r] = clock() - start
+    return times
+
+
+@dataclass(frozen=True)
+class AttentionMeasurement:
+    """``seconds[name]``: ``(lengths, repeats)`` times of each implementation;
+    ``peak_bytes[name]``: the numpy implementations' peak memory per length;
+    ``load_average``: the machine's 1-minute load average before and after measuring."""
+
+    lengths: tuple[int, ...]
+    seconds: dict[str, np.ndarray]
+    peak_bytes: dict[str, list[int]]
+    repeats: int
+    warmup: int
+    d_model: int
+    num_heads: int
+    window: int
+    load_average: tuple[float, float]
+
+    def medians_ms(self) -> dict[str, np.ndarray]:
+        """The median time of each implementation at each length, in milliseconds."""
+        return {name: 1e3 * np.median(t, axis=1) for name, t in self.seconds.items()}
+
+
+@torch.no_grad()
+def measure_attention(
+    lengths: Sequence[int] = (256, 512, 1024, 2048, 4096),
+    d_model: int = 64,
+    num_heads: int = 4,
+    window: int = 128,
+    repeats: int = 5,
+    warmup: int = 1,
+    seed: int = 0,
+) -> AttentionMeasurement:
+    """Time five attentions over ``n`` tokens for each ``n`` in ``lengths``, on one thread:
+    numpy full softmax attention (``attention.scaled_dot_product_attention``), numpy local
+    (``window`` keys) and linear attention, all on the same seeded ``(n, d_model)`` queries,
+    keys and values; our :class:`MultiHeadAttention` (``num_heads`` heads, returns the
+    weights) and the same projections around torch's fused kernel, on ``(1, n, d_model)``.
+
+    Per length: ``warmup`` discarded calls of each, then ``repeats`` rounds, each timing one
+    call of every implementation (:func:`sample_seconds`). Then the numpy peak memories
+    (:func:`~transformer_tutorial.cost.numpy_peak_bytes`)."""
+    lengths = tuple(_count(n, "length", 1) for n in lengths)
+    repeats, warmup = _count(repeats, "repeats", 1), _count(warmup, "warmup", 0)
+    window = _count(window, "window", 1)
+    rng = np.random.default_rng(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        mha = MultiHeadAttention(d_model, num_heads).eval()
+    numpy_methods = {
+        NUMPY_FULL: scaled_dot_product_attention,
+        NUMPY_LOCAL: lambda q, k, v: local_attention(q, k, v, window),
+        NUMPY_LINEAR: linear_attention,
+    }
+    names = [*numpy_methods, TORCH_OURS, TORCH_FUSED]
+    seconds = {name: np.empty((len(lengths), repeats)) for name in names}
+    peaks: dict[str, list[int]] = {name: [] for name in numpy_methods}
+    before = os.getloadavg()[0]
+    with single_threaded():
+        for i, n in enumerate(lengths):
+            q, k, v = (rng.standard_normal((n, d_model)).astype(np.float32) for _ in range(3))
+            x = torch.from_numpy(rng.standard_normal((1, n, d_model)).astype(np.float32))
+            calls: dict[str, Callable[[], object]] = {
+                name: (lambda f=f, q=q, k=k, v=v: f(q, k, v))
+                for name, f in numpy_methods.items()
+            }
+            calls[TORCH_OURS] = lambda x=x: mha(x)
+            calls[TORCH_FUSED] = lambda x=x: fused_multihead_attention(mha, x)
+            for call in calls.values():
+                sample_seconds(call, repeats=1, warmup=warmup)  # the warm-up call(s)
+            for r in range(repeats):
+                for name, call in calls.items():
+                    seconds[name][i, r] = sample_seconds(call, repeats=1, warmup=0)[0]
+            for name in numpy_methods:
+                peaks[name].append(numpy_peak_bytes(calls[name]))
+    return AttentionMeasurement(
+        lengths, seconds, peaks, repeats, warmup, d_model, num_heads, window,
+        (before, os.getloadavg()[0]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SlopeRange:
+    """The exponent :math:`k` of :math:`t \\approx c\\, n^k` fitted to the medians
+    (``median``), the lowest and highest exponent fitted to single rounds (``low``,
+    ``high``), the constant ``c`` of the median fit, and the lengths used."""
+
+    median: float
+    low: float
+    high: float
+    c: float
+    lengths: tuple[int, ...]
+
+
+def slope_range(
+    lengths: Sequence[int], samples: np.ndarray, min_length: int = 1
+) -> SlopeRange:
+    """Fit :func:`~transformer_tutorial.cost.fit_power_law` to the medians of ``samples``
+    ``(lengths, repeats)`` and to every round (column) on its own, over the lengths
+    ``>= min_length`` (at least two)."""
+    n = np.asarray(lengths, dtype=float)
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim != 2 or samples.shape[0] != n.size:
+        raise ValueError(
+            f"samples must have shape (lengths, repeats) = ({n.size}, r), got {samples.shape}"
+        )
+    keep = n >= min_length
+    if keep.sum() < 2:
+        raise ValueError(f"min_length={min_length} leaves fewer than two lengths")
+    c, k = fit_power_law(n[keep], np.median(samples[keep], axis=1))
+    per_round = [fit_power_law(n[keep], samples[keep, r])[1] for r in range(samples.shape[1])]
+    used = tuple(int(x) for x in n[keep])
+    return SlopeRange(k, float(min(per_round)), float(max(per_round)), c, used)
+
+
+def local_slopes(lengths: Sequence[int], values: Sequence[float]) -> np.ndarray:
+    """The exponent between consecutive lengths, :math:`\\log(t_{i+1}/t_i) /
+    \\log(n_{i+1}/n_i)`, ``(len(lengths) - 1,)``: 2 where doubling :math:`n` quadruples the
+    time."""
+    n, t = np.asarray(lengths, dtype=float), np.asarray(values, dtype=float)
+    if n.ndim != 1 or n.shape != t.shape or n.size < 2 or (n <= 0).any() or (t <= 0).any():
+        raise ValueError("lengths and values must be positive, same shape (k,), k >= 2")
+    return np.diff(np.log(t)) / np.diff(np.log(n))
+
+
+def machine_description() -> str:
+    """The processor (from ``/proc/cpuinfo`` where there is one), the number of CPUs, and the
+    numpy and torch versions: the machine the chapter's times belong to."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            names = [
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            ]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, numpy {np.__version__}, torch {torch.__version__}"
+    )
+
+
+def cost_figure(
+    measurement: AttentionMeasurement,
+    names: Sequence[str],
+    fits: Mapping[str, SlopeRange],
+    title: str | None = None,
+) -> Figure:
+    """The median time (markers) of each of ``names`` against :math:`n` on log–log axes, a
+    bar from the fastest to the slowest round, the fitted power law of ``fits[name]``
+    (dashed, over the lengths it was fitted on) and a grey dotted slope-2 guide through the
+    last median of the first name."""
+    if not names:
+        raise ValueError("names must name at least one implementation")
+    unknown = [name for name in names if name not in measurement.seconds]
+    if unknown:
+        raise ValueError(f"unknown implementations {unknown}; have {list(measurement.seconds)}")
+    n = np.array(measurement.lengths, dtype=float)
+    ax = new_axes(None, figsize=(6.5, 4.2))
+    for name, color in zip(names, CATEGORY_COLORS, strict=False):
+        ms = 1e3 * measurement.seconds[name]
+        median = np.median(ms, axis=1)
+        ax.errorbar(n, median, yerr=[median - ms.min(axis=1), ms.max(axis=1) - median],
+                    fmt="o", color=color, capsize=3, label=name)
+        if name in fits:
+            fit = fits[name]
+            x = np.array(fit.lengths, dtype=float)
+            ax.plot(x, 1e3 * fit.c * x**fit.median, "--", color=color, linewidth=1,
+                    label=f"fit: n^{fit.median:.2f}")
+    last = np.median(1e3 * measurement.seconds[names[0]], axis=1)[-1]
+    ax.plot(n, last * (n / n[-1]) ** 2, ":", color="grey", label="slope 2 (quadratic)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length n")
+    ax.set_ylabel("CPU time per call (ms), measured")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title)
+    return ax.figure
