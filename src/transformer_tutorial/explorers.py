@@ -254,10 +254,8 @@ POSITION_D_MODEL = 32
 POSITION_CHOICES = tuple(range(POSITION_COUNT))
 POSITION_KINDS = ("sinusoidal", "learned (untrained)", "RoPE")
 _POSITION_LABELS = {
-    "sinusoidal": ("PE of the position (added to the token's embedding)",
-                   "PE(position) · PE(n)"),
-    "learned (untrained)": ("learned vector of the position (random before training)",
-                            "E(position) · E(n)"),
+    "sinusoidal": ("PE(position), added to the embedding", "PE(position) · PE(n)"),
+    "learned (untrained)": ("E(position), random before training", "E(position) · E(n)"),
     "RoPE": ("a query q rotated to the position", "RoPE(q, position) · RoPE(k, n)"),
 }  # fmt: skip
 

@@ -87,7 +87,7 @@ function setText(t, s, max) {
   return t;
 }
 const panelTitle = (g, p, x, y, w) =>
-  p.title ? text(g, x + w / 2, y + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / CW) }) : null;
+  p.title ? text(g, x + w / 2, y + 13, p.title, { anchor: "middle", weight: 600, max: Math.floor(w / (1.15 * CW)) }) : null; // bold: wider
 // Round tick values covering [a, b].
 function ticks(a, b, n = 4) {
   if (!(b > a)) return [a];
