@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transformer_tutorial import checks
+
 __all__ = ["PAD", "UNK", "BOS", "EOS", "SPECIAL_TOKENS", "tokenize", "Vocabulary", "pad_batch"]
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -94,8 +96,7 @@ def pad_batch(id_lists: Sequence[Sequence[int]], pad_id: int = 0) -> np.ndarray:
     ``[[5, 6, 7], [8]]`` → ``[[5, 6, 7], [8, 0, 0]]``. A model attends past the padding with a
     padding mask (:func:`~transformer_tutorial.attention.padding_mask`).
     """
-    if isinstance(pad_id, bool) or not isinstance(pad_id, (int, np.integer)) or pad_id < 0:
-        raise ValueError(f"pad_id must be a non-negative integer, got {pad_id!r}")
+    pad_id = checks.non_negative_int(pad_id, "pad_id")
     if isinstance(id_lists, (str, np.ndarray)) or len(id_lists) == 0:
         raise ValueError("id_lists must be a non-empty list of id lists, shape (batch, *)")
     rows = [list(ids) for ids in id_lists]
