@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
@@ -181,7 +181,7 @@ def _instances() -> dict[str, Callable[[], object]]:
             weights / weights.sum(-1, keepdims=True), ("a", "b", "c"), ("a", "b", "c")
         ),
         "EmbeddingTable": embeddings.toy_embeddings,
-        "Vocabulary": lambda: tokens.Vocabulary(("<pad>", "<unk>", "a", "b")),
+        "Vocabulary": lambda: tokens.Vocabulary((*tokens.SPECIAL_TOKENS, "a", "b")),
         "QKVProjection": lambda: projections.QKVProjection.random(4, 2),
         "SmolLM2": _tiny_smollm2,
         "MiniLM": _tiny_minilm,
@@ -342,7 +342,8 @@ def test_public_callable_answers_or_explains(name):
 
     @settings(
         max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-        suppress_health_check=list(HealthCheck),
+        suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate],
+        report_multiple_bugs=False,
     )  # fmt: skip
     @given(_arguments(fn, pool))
     def run(kwargs):
@@ -361,7 +362,8 @@ def test_public_method_answers_or_explains(name):
 
     @settings(
         max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-        suppress_health_check=list(HealthCheck),
+        suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate],
+        report_multiple_bugs=False,
     )  # fmt: skip
     @given(_arguments(target, pool))
     def run(kwargs):

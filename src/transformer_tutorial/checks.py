@@ -68,10 +68,12 @@ def non_negative_int(value: object, name: str) -> int:
 def int_in_range(value: object, name: str, low: int, high: int | None = None) -> int:
     """``value`` as an ``int`` if it is an integer in ``[low, high]`` (``high=None``: no upper
     bound), else ``ValueError`` naming ``name`` and the range."""
-    if high is None:
-        want = "a positive integer" if low == 1 else f"an integer >= {low}"
+    if high is not None:
+        want = f"in [{low}, {high + 1}) (an integer)"
     else:
-        want = f"an integer in [{low}, {high}]"
+        want = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            low, f"an integer >= {low}"
+        )
     if not _is_int(value) or value < low or (high is not None and value > high):
         raise ValueError(f"{name} must be {want}, got {value!r}")
     return int(value)
@@ -179,11 +181,13 @@ def reader_text(value: object, name: str = "text") -> str:
     return value
 
 
-def strings(values: object, name: str, size: int | None = None) -> list[str]:
+def strings(
+    values: object, name: str, size: int | None = None, what: str = "strings"
+) -> list[str]:
     """``values`` as a list of ``str`` (a sequence of strings, not one string); with ``size``,
-    exactly that many."""
+    exactly that many. ``what`` names the strings in the message (e.g. ``"token strings"``)."""
     if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
-        raise ValueError(f"{name} must be a sequence of strings, got {type(values).__name__}")
+        raise ValueError(f"{name} must be a sequence of {what}, got {type(values).__name__}")
     out = list(values)
     bad = [v for v in out if not isinstance(v, str)]
     if bad:
@@ -302,7 +306,7 @@ def as_tensor(
         or t.ndim < min_ndim
         or (last_dim is not None and t.shape[-1] != last_dim)
     ):
-        raise ValueError(f"{name} must have shape {expected}, got {tuple(t.shape)}")
+        raise ValueError(f"{name} must be a tensor of shape {expected}, got {tuple(t.shape)}")
     if 0 in t.shape:
         raise ValueError(f"{name} must not be empty: expected {expected}, got {tuple(t.shape)}")
     if finite and not bool(torch.isfinite(t).all()):

@@ -158,11 +158,11 @@ def similarity_matrix(
     vocabulary (an unknown word has no vector of its own to compare).
     """
     checks.instance_of(table, "table", EmbeddingTable)
-    words = checks.strings(words, "words")
-    others = words if others is None else checks.strings(others, "others")
+    others = words if others is None else others
     for name, group in (("words", words), ("others", others)):
-        if isinstance(group, str) or len(group) == 0:
+        if isinstance(group, str) or not isinstance(group, Sequence) or len(group) == 0:
             raise ValueError(f"{name} must be a non-empty list of words, got {group!r}")
+        checks.strings(group, name)
         unknown = [w for w in group if w not in table.vocab]
         if unknown:
             raise ValueError(f"{name} must be in the vocabulary; unknown: {unknown}")

@@ -69,7 +69,7 @@ def bmatrix(
         raise ValueError(f"values must have shape (rows, cols) or (cols,), got {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("values must be finite")
-    decimals = checks.int_in_range(decimals, "decimals", 0, 15)
+    decimals = checks.non_negative_int(decimals, "decimals")
     rows = [" & ".join(_format_number(v, decimals) for v in row) for row in values]
     latex = r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
     if row_labels is not None:

@@ -347,7 +347,7 @@ _WORDS, _POSITIONS, _CONSTANT = 0, PATTERN_MAX_LEN, 2 * PATTERN_MAX_LEN
 
 def pattern_words(tokens: Sequence[str]) -> list[str]:
     """The distinct words of ``tokens`` in order of first appearance (the word slots)."""
-    return list(dict.fromkeys(checks.strings(tokens, "tokens")))
+    return list(dict.fromkeys(checks.strings(tokens, "tokens", what="token strings")))
 
 
 def pattern_features(tokens: Sequence[str]) -> torch.Tensor:

@@ -269,11 +269,10 @@ def apply_rotary(
     if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x) or x.ndim < 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a floating tensor of shape (..., seq, d_head), got {shape}")
-    if 0 in x.shape or x.shape[-1] % 2:
-        raise ValueError(
-            f"x must have shape (..., seq, d_head) with d_head even and no empty axis, "
-            f"got {tuple(x.shape)}"
-        )
+    if x.shape[-1] % 2:
+        raise ValueError(f"x (..., seq, d_head): d_head must be even, got {tuple(x.shape)}")
+    if 0 in x.shape:
+        raise ValueError(f"x (..., seq, d_head) must not be empty, got {tuple(x.shape)}")
     seq, d_head = x.shape[-2], x.shape[-1]
     if positions is None:
         positions = torch.arange(seq, device=x.device)
