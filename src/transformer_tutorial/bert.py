@@ -77,6 +77,7 @@ class BertEmbeddings(nn.Module):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
+        checks.instance_of(config, "config", BertConfig)
         self.word = nn.Embedding(config.vocab_size, config.d_model)
         self.position = LearnedPositionalEmbedding(config.max_positions, config.d_model)
         self.token_type = nn.Embedding(config.type_vocab_size, config.d_model)
@@ -131,7 +132,7 @@ class BertEncoder(nn.Module):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config = checks.instance_of(config, "config", BertConfig)
         self.embeddings = BertEmbeddings(config)
         self.blocks = nn.ModuleList(
             EncoderBlock(

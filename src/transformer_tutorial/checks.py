@@ -39,6 +39,7 @@ __all__ = [
     "require_shape",
     "as_tensor",
     "batch_axes",
+    "shape_of",
     "token_ids",
     "token_id_list",
 ]
@@ -312,6 +313,12 @@ def as_tensor(
     if finite and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must hold finite numbers (no NaN or inf)")
     return t
+
+
+def shape_of(x: object) -> object:
+    """``x``'s shape as a tuple for an array or tensor, else its type's name (for messages)."""
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else type(x).__name__
 
 
 def batch_axes(core_ndim: int = 2, **arrays: np.ndarray) -> tuple[int, ...]:

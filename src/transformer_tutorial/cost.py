@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import inspect
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
@@ -149,6 +150,10 @@ def fit_quadratic(lengths: Sequence[float], values: Sequence[float]) -> np.ndarr
     return coefficients
 
 
+def _lengths(lengths: object) -> tuple[int, ...]:
+    return tuple(checks.positive_int(n, "lengths") for n in checks.int_sequence(lengths, "lengths"))
+
+
 def best_seconds(
     fn: Callable[[], object],
     repeats: int = 5,
@@ -223,6 +228,8 @@ def fused_multihead_attention(mha: MultiHeadAttention, x: torch.Tensor) -> torch
     """The self-attention of ``mha`` on ``x`` ``(batch, seq, d_model)`` with the same
     projections but torch's fused ``scaled_dot_product_attention`` as the core (it never
     returns, and on CPU never stores whole, the ``(n, n)`` weights). Equals ``mha(x)[0]``."""
+    checks.instance_of(mha, "mha", MultiHeadAttention)
+    x = mha._check_input(x, "x", "seq")
     q, k, v = (mha.split_heads(w(x)) for w in (mha.w_q, mha.w_k, mha.w_v))
     return mha.w_o(mha.merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
@@ -263,6 +270,7 @@ def time_attention(
     returns the weights) and :func:`fused_multihead_attention` (same projections, torch's fused
     kernel). Inputs are seeded; the times (:func:`best_seconds`, on one thread) are whatever
     this machine measures."""
+    lengths = _lengths(lengths)
     with single_threaded():
         return _time_attention(lengths, d_model, num_heads, repeats, seed)
 
@@ -289,8 +297,10 @@ def _time_attention(
 
 
 def _check_callable(fn: object, name: str) -> None:
-    if not callable(fn):
-        raise ValueError(f"{name} must be a function taking no arguments, got {fn!r}")
+    try:
+        inspect.signature(fn.forward if isinstance(fn, torch.nn.Module) else fn).bind()
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a function taking no arguments, got {fn!r}") from None
 
 
 def _status_bytes(field: str) -> int:
@@ -400,6 +410,7 @@ def compare_numpy_attentions(
     """Full softmax attention (``attention.scaled_dot_product_attention``),
     :func:`local_attention` with ``window`` keys per query and :func:`linear_attention`, all in
     numpy float32 on the same seeded ``(n, d_k)`` queries, keys and values, on one thread."""
+    lengths = _lengths(lengths)
     with single_threaded():
         return _compare_numpy_attentions(lengths, d_k, window, repeats, seed)
 

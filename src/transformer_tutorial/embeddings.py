@@ -180,7 +180,7 @@ def word_vector_in(table: EmbeddingTable, text: str, word: str) -> np.ndarray:
     tokens = tokenize(checks.text(text, "text"))
     checks.text(word, "word")
     if word not in tokens:
-        raise ValueError(f"{word!r} is not a token of {text!r}; its tokens are {tokens}")
+        raise ValueError(f"word {word!r} is not a token of {text!r}; its tokens are {tokens}")
     return table.lookup(tokens)[tokens.index(word)]
 
 

@@ -76,6 +76,7 @@ class LlamaBlock(nn.Module):
 
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()
+        checks.instance_of(config, "config", LlamaConfig)
         self.attn_norm = RMSNorm(config.d_model, config.rms_norm_eps)
         self.attn = GroupedQueryAttention(
             config.d_model, config.num_heads, config.num_kv_heads, config.rope_base
@@ -154,7 +155,7 @@ class LlamaDecoder(nn.Module):
 
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config = checks.instance_of(config, "config", LlamaConfig)
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.blocks = nn.ModuleList(LlamaBlock(config) for _ in range(config.num_layers))
         self.norm = RMSNorm(config.d_model, config.rms_norm_eps)
@@ -207,6 +208,7 @@ class LlamaDecoder(nn.Module):
     def load_gguf_tensors(self, tensors: dict[str, np.ndarray]) -> LlamaDecoder:
         """Copy llama.cpp tensors (names like ``blk.0.attn_q.weight``, already un-permuted by
         :func:`read_gguf`) into this decoder; returns self."""
+        checks.instance_of(tensors, "tensors", dict)
         names = {"embed.weight": "token_embd.weight", "norm.weight": "output_norm.weight"}
         if not self.config.tie_embeddings:
             names["lm_head.weight"] = "output.weight"

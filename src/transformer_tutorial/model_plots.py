@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from transformer_tutorial import checks
 from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.plots import (
     CATEGORY_COLORS,
@@ -36,6 +37,8 @@ def three_masks(
     :meth:`~transformer_tutorial.models.Seq2SeqOutput.records` returns); ``masks``: the same
     keys -> boolean ``(q_len, k_len)``, ``True`` = may attend.
     """
+    checks.instance_of(records, "records", Mapping)
+    checks.instance_of(masks, "masks", Mapping)
     titles = {
         "encoder": "encoder self-attention\n(no mask)",
         "decoder": "decoder self-attention\n(causal mask)",
@@ -64,7 +67,7 @@ def loss_curves(
     log_scale: bool = True,
 ) -> Figure:
     """One line per named curve, value against training step (from 1)."""
-    if not curves:
+    if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must hold at least one named sequence of losses")
     ax = new_axes(None, figsize=(6.5, 3.6))
     for (name, values), color in zip(curves.items(), CATEGORY_COLORS, strict=False):

@@ -85,6 +85,7 @@ class TokenEmbedding(nn.Module):
         nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = checks.token_ids(ids, "ids", self.vocab_size)
         return self.embedding(ids) * math.sqrt(self.d_model)
 
 
@@ -134,7 +135,7 @@ class Encoder(nn.Module):
         """Copy a ``torch.nn.TransformerEncoder`` (same sizes and options); returns self."""
         if not isinstance(encoder, nn.TransformerEncoder):
             raise ValueError(
-                f"expected a torch.nn.TransformerEncoder, got {type(encoder).__name__}"
+                f"encoder must be a torch.nn.TransformerEncoder, got {type(encoder).__name__}"
             )
         if len(encoder.layers) != len(self.layers):
             raise ValueError(f"expected {len(self.layers)} layers, got {len(encoder.layers)}")
@@ -179,6 +180,9 @@ class Decoder(nn.Module):
         """Returns ``(output (batch, tgt_len, d_model), self_weights, cross_weights)``, one
         ``(batch, heads, tgt_len, tgt_len)`` and one ``(batch, heads, tgt_len, src_len)``
         tensor per layer. Masks are boolean, ``True`` = real token / may attend."""
+        like = self.layers[0].self_attn.w_q.weight
+        expected = f"(batch, tgt_len, d_model) = (batch, tgt_len, {self.d_model})"
+        y = checks.as_tensor(y, "y", like, expected, ndim=3, last_dim=self.d_model)
         self_weights, cross_weights = [], []
         for layer in self.layers:
             y, sw, cw = layer(
@@ -193,7 +197,7 @@ class Decoder(nn.Module):
         """Copy a ``torch.nn.TransformerDecoder`` (same sizes and options); returns self."""
         if not isinstance(decoder, nn.TransformerDecoder):
             raise ValueError(
-                f"expected a torch.nn.TransformerDecoder, got {type(decoder).__name__}"
+                f"decoder must be a torch.nn.TransformerDecoder, got {type(decoder).__name__}"
             )
         if len(decoder.layers) != len(self.layers):
             raise ValueError(f"expected {len(self.layers)} layers, got {len(decoder.layers)}")
@@ -293,6 +297,12 @@ class EncoderDecoder(nn.Module):
             self.generator.weight = self.tgt_embed.embedding.weight
 
     # -- the stack on vectors: torch.nn.Transformer's interface -----------------------------
+    def _check_vectors(self, x: object, name: str) -> torch.Tensor:
+        d = self.src_embed.d_model
+        expected = f"(batch, {name}_len, d_model) = (batch, {name}_len, {d})"
+        return checks.as_tensor(x, name, self.src_embed.embedding.weight, expected, ndim=3,
+                                last_dim=d)  # fmt: skip
+
     def transform(
         self,
         src: torch.Tensor,
@@ -306,6 +316,7 @@ class EncoderDecoder(nn.Module):
         Returns ``(output (batch, tgt_len, d_model), encoder_attention, decoder_attention,
         cross_attention)``. Padding masks are boolean, ``True`` = real token.
         """
+        src, tgt = self._check_vectors(src, "src"), self._check_vectors(tgt, "tgt")
         memory, enc_w = self.encoder(src, key_padding_mask=src_key_padding_mask)
         out, dec_w, cross_w = self.decoder(
             tgt, memory, causal=self.causal, key_padding_mask=tgt_key_padding_mask,
@@ -317,10 +328,9 @@ class EncoderDecoder(nn.Module):
         """Copy the encoder and decoder of a ``torch.nn.Transformer`` (``batch_first=True``,
         same sizes, ``final_norm=True``: torch always ends both stacks with a norm); returns
         self. Embeddings and output projection are not part of torch's module."""
-        if not isinstance(transformer, nn.Transformer):
-            raise ValueError(f"expected a torch.nn.Transformer, got {type(transformer).__name__}")
+        checks.instance_of(transformer, "transformer", nn.Transformer)
         if not transformer.batch_first:
-            raise ValueError("expected a torch.nn.Transformer with batch_first=True")
+            raise ValueError("transformer must be a torch.nn.Transformer with batch_first=True")
         self.encoder.load_from_torch(transformer.encoder)
         self.decoder.load_from_torch(transformer.decoder)
         return self
@@ -431,6 +441,7 @@ class DecoderOnlyLM(nn.Module):
 
 def num_parameters(model: nn.Module) -> int:
     """The number of distinct trainable numbers in ``model`` (a shared matrix counts once)."""
+    checks.instance_of(model, "model", nn.Module)
     return sum(p.numel() for p in model.parameters())
 
 

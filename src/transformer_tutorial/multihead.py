@@ -54,7 +54,10 @@ __all__ = [
 
 
 def _as_bool_mask(mask: object, name: str) -> torch.Tensor:
-    mask = torch.as_tensor(mask)
+    try:
+        mask = torch.as_tensor(mask)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be a boolean array (True = may attend): {err}") from None
     if mask.dtype != torch.bool:
         raise ValueError(
             f"{name} must be boolean (True = may attend), got dtype {mask.dtype}; "
@@ -82,6 +85,9 @@ def combine_masks(
     aligned, like ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``).
     All three are combined with a logical AND. Returns ``None`` when nothing is masked.
     """
+    for name, value in (("batch", batch), ("num_heads", num_heads), ("q_len", q_len),
+                        ("k_len", k_len)):  # fmt: skip
+        checks.positive_int(value, name)
     allowed: torch.Tensor | None = None
     if mask is not None:
         mask = _as_bool_mask(mask, "mask")
@@ -149,20 +155,25 @@ class MultiHeadAttention(nn.Module):
 
         Feature ``h * d_head + j`` of ``x`` becomes feature ``j`` of head ``h``.
         """
-        if x.ndim != 3 or x.shape[-1] != self.d_model:
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.d_model:
             raise ValueError(
                 f"x must have shape (batch, seq, d_model) = (batch, seq, {self.d_model}), "
-                f"got {tuple(x.shape)}"
+                f"got {checks.shape_of(x)}"
             )
         batch, seq, _ = x.shape
         return x.view(batch, seq, self.num_heads, self.d_head).transpose(1, 2)
 
     def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, heads, seq, d_head) -> (batch, seq, d_model)``: the Concat of the heads."""
-        if x.ndim != 4 or x.shape[1] != self.num_heads or x.shape[-1] != self.d_head:
+        if (
+            not isinstance(x, torch.Tensor)
+            or x.ndim != 4
+            or x.shape[1] != self.num_heads
+            or x.shape[-1] != self.d_head
+        ):
             raise ValueError(
                 f"x must have shape (batch, heads, seq, d_head) = "
-                f"(batch, {self.num_heads}, seq, {self.d_head}), got {tuple(x.shape)}"
+                f"(batch, {self.num_heads}, seq, {self.d_head}), got {checks.shape_of(x)}"
             )
         batch, _, seq, _ = x.shape
         return x.transpose(1, 2).reshape(batch, seq, self.d_model)
@@ -231,8 +242,7 @@ class MultiHeadAttention(nn.Module):
         torch stacks :math:`W^Q, W^K, W^V` as ``in_proj_weight`` ``(3 d_model, d_model)`` (or
         keeps them apart as ``q_proj_weight``...), and :math:`W^O` as ``out_proj``.
         """
-        if not isinstance(module, nn.MultiheadAttention):
-            raise ValueError(f"expected a torch.nn.MultiheadAttention, got {type(module).__name__}")
+        checks.instance_of(module, "module", nn.MultiheadAttention)
         if module.embed_dim != self.d_model or module.num_heads != self.num_heads:
             raise ValueError(
                 f"expected embed_dim={self.d_model}, num_heads={self.num_heads}; "
@@ -264,8 +274,7 @@ class MultiHeadAttention(nn.Module):
     @classmethod
     def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """A new :class:`MultiHeadAttention` with the configuration and weights of ``module``."""
-        if not isinstance(module, nn.MultiheadAttention):
-            raise ValueError(f"expected a torch.nn.MultiheadAttention, got {type(module).__name__}")
+        checks.instance_of(module, "module", nn.MultiheadAttention)
         new = cls(module.embed_dim, module.num_heads, bias=module.in_proj_bias is not None)
         new = new.to(dtype=module.out_proj.weight.dtype, device=module.out_proj.weight.device)
         return new.load_from_torch(module)

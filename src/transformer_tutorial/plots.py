@@ -44,7 +44,13 @@ KEY_AXIS_LABEL = "key: the token attended to"
 def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
     """``ax`` itself, or the axes of a new standalone figure of size ``figsize`` (inches)."""
     if ax is not None:
-        return ax
+        return checks.instance_of(ax, "ax", Axes)
+    if not (
+        isinstance(figsize, tuple | list)
+        and len(figsize) == 2
+        and all(checks.positive_number(v, "figsize") < 1000 for v in figsize)
+    ):
+        raise ValueError(f"figsize must be (width, height) in inches, got {figsize!r}")
     fig = Figure(figsize=figsize, layout="constrained")
     return fig.add_subplot()
 
@@ -389,7 +395,10 @@ def masked_attention_heatmap(
     """:func:`attention_heatmap` of ``weights`` ``(q_len, k_len)`` with the cells that ``mask``
     (boolean, broadcastable to the weights, ``True`` = may attend) hides hatched over."""
     weights = as_float_array(weights, "weights")
-    mask = np.asarray(mask)
+    try:
+        mask = np.asarray(mask)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"mask must be a boolean array (True = may attend): {err}") from None
     if mask.dtype != np.bool_:
         raise ValueError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
     try:

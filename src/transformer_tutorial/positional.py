@@ -412,7 +412,10 @@ def embed_tokens(tokens: Sequence[str], table: object) -> torch.Tensor:
     """The embeddings of ``tokens`` alone, no position information: ``(1, seq, d_model)``
     float32, row :math:`p` the vector of token :math:`p` in ``table`` (an
     :class:`~transformer_tutorial.embeddings.EmbeddingTable`)."""
-    return torch.as_tensor(table.lookup(list(tokens)), dtype=torch.float32)[None]
+    from transformer_tutorial.embeddings import EmbeddingTable
+
+    checks.instance_of(table, "table", EmbeddingTable)
+    return torch.as_tensor(table.lookup(tokens), dtype=torch.float32)[None]
 
 
 def embed_with_positions(tokens: Sequence[str], table: object) -> torch.Tensor:

@@ -101,7 +101,7 @@ class TokenizedText:
     def index(self, token: str) -> int:
         """Position of the first occurrence of ``token`` (as in ``tokens``)."""
         if token not in self.tokens:
-            raise ValueError(f"{token!r} is not one of the tokens {list(self.tokens)}")
+            raise ValueError(f"token {token!r} is not one of the tokens {list(self.tokens)}")
         return self.tokens.index(token)
 
 
@@ -143,7 +143,8 @@ class MiniLM:
         unknown = [text[a:b] for i, (a, b) in spans if i == unk]
         if unknown:
             raise ValueError(
-                f"MiniLM's vocabulary has no tokens for {unknown}: it would read them as [UNK]"
+                f"text: MiniLM's vocabulary has no tokens for {unknown}: it would read them "
+                "as [UNK]"
             )
         if len(encoding.ids) > self.context:
             raise ValueError(
@@ -169,6 +170,7 @@ class MiniLM:
     def contextual_vectors(self, text: str, word: str) -> np.ndarray:
         """The vector of ``word`` (a token of ``text``) after each layer, ``(layers + 1,
         d_model)``; row 0 is its input embedding (word + position + segment, normalized)."""
+        word = check_text(word, "word")
         run = self.encode(text)
         return run.hidden_states[:, run.text.index(word)]
 
@@ -329,6 +331,7 @@ def smollm2_tokenizer_from_gguf(meta: dict[str, object]) -> Tokenizer:
     """
     from tokenizers import decoders, models, pre_tokenizers
 
+    checks.instance_of(meta, "meta", dict)
     if meta.get("tokenizer.ggml.model") != "gpt2" or meta.get("tokenizer.ggml.pre") != "smollm":
         raise ValueError(
             "expected a byte-level BPE tokenizer of pre-tokenizer type 'smollm', got "
@@ -470,7 +473,7 @@ class SmolLM2:
     ) -> GeneratedText:
         """Continue ``prompt`` (see :func:`~transformer_tutorial.generation.generate`); stops
         at ``<|im_end|>`` (end of sequence) or after ``max_new_tokens``."""
-        tokenized = self.tokenize(prompt)
+        tokenized = self.tokenize(check_text(prompt, "prompt"))
         result = generate(
             self.model, tokenized.ids, max_new_tokens, temperature, top_k, top_p,
             self.eos_id, seed, use_cache,

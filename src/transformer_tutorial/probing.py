@@ -141,7 +141,7 @@ def layer_curves(
     ylim: tuple[float, float] | None = None,
 ) -> Figure:
     """One line per named curve ``(layers,)`` over the layer index, with markers."""
-    if not curves:
+    if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must hold at least one named (layers,) array")
     ax = new_axes(ax, figsize=(6.0, 3.6))
     styles = ["-o", "--s", "-^", ":D", "-v", "--x"]
@@ -168,6 +168,7 @@ def layer_heads(record: AttentionRecord, layer: int, ncols: int = 4, title: str 
     shared colour scale from 0 to 1: a compact overview for many heads (token labels on the
     outer panels only). For one head in detail use
     :func:`~transformer_tutorial.plots.attention_heatmap`."""
+    checks.instance_of(record, "record", AttentionRecord)
     weights = record.layer(layer)
     heads, q_len, k_len = weights.shape
     ncols = checks.positive_int(ncols, "ncols")

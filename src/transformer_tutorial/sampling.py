@@ -72,6 +72,8 @@ def top_p_filter(probs: np.ndarray, p: float) -> np.ndarray:
 def check_filters(top_k: object, top_p: object, vocab: int | None = None) -> None:
     """Refuse a bad ``top_k`` (an integer in [1, vocab]) or ``top_p`` (a number in (0, 1]);
     ``None`` switches a filter off. Called before any slow work."""
+    if vocab is not None:
+        checks.positive_int(vocab, "vocab")
     if top_k is not None:
         checks.int_in_range(top_k, "top_k", 1, vocab)
     if top_p is not None:

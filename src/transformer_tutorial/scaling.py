@@ -49,6 +49,7 @@ def sample_dot_products(d_k: int, samples: int = 10_000, seed: int = 0) -> np.nd
 def dot_product_std(d_ks: Sequence[int], samples: int = 10_000, seed: int = 0) -> np.ndarray:
     """Measured standard deviation of :math:`q \\cdot k` for each ``d_k`` in ``d_ks``
     (expected: :math:`\\sqrt{d_k}`); returns ``(len(d_ks),)``."""
+    d_ks = checks.int_sequence(d_ks, "d_ks")
     if len(d_ks) == 0:
         raise ValueError("d_ks must hold at least one dimension")
     return np.array([sample_dot_products(d, samples, seed).std() for d in d_ks])

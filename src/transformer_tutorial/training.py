@@ -206,6 +206,7 @@ class TrainingRun:
 def build_model(config: TrainConfig) -> EncoderDecoder:
     """A freshly initialised :class:`EncoderDecoder` for ``config``, seeded by ``config.seed``
     (without touching the global random state)."""
+    checks.instance_of(config, "config", TrainConfig)
     vocab = len(task_vocabulary())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -218,6 +219,7 @@ def build_model(config: TrainConfig) -> EncoderDecoder:
 
 def snapshot_example(config: TrainConfig) -> TaskBatch:
     """The one source watched during training: the first ``max_len`` letters, in order."""
+    checks.instance_of(config, "config", TrainConfig)
     first = len(SPECIAL_TOKENS)
     source = list(range(first, first + min(config.max_len, len(SYMBOLS))))
     target = [BOS_ID, *task_target(config.task, source), EOS_ID]
@@ -232,6 +234,11 @@ def _cross_attention(model: EncoderDecoder, example: TaskBatch) -> AttentionReco
     model.train(was_training)
     vocab = task_vocabulary()
     return out.records(vocab.decode(example.src[0]), vocab.decode(example.tgt[0, :-1]))["cross"]
+
+
+def _check_model_batch(model: object, batch: object) -> None:
+    checks.instance_of(model, "model", EncoderDecoder)
+    checks.instance_of(batch, "batch", TaskBatch)
 
 
 def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -356,6 +363,7 @@ def sequence_accuracy(
 def target_loss(model: EncoderDecoder, batch: TaskBatch) -> float:
     """The training loss on ``batch``: one forward pass with the whole target
     ``<bos> y_1 ... y_n`` as the decoder's input, cross-entropy of ``y_1 ... <eos>``."""
+    _check_model_batch(model, batch)
     return _cross_entropy(model(batch.src, batch.tgt[:, :-1]).logits, batch.tgt[:, 1:]).item()
 
 
@@ -365,6 +373,7 @@ def prefix_only_loss(model: EncoderDecoder, batch: TaskBatch) -> float:
     """The same cross-entropy, but the prediction at position :math:`t` comes from a forward
     pass on the prefix ``tgt[:, :t+1]`` only: what the model sees when it generates. For a
     decoder with the causal mask it equals :func:`target_loss` (up to rounding)."""
+    _check_model_batch(model, batch)
     inputs, targets = batch.tgt[:, :-1], batch.tgt[:, 1:]
     logits = torch.stack(
         [model(batch.src, inputs[:, : t + 1]).logits[:, t] for t in range(inputs.shape[1])], 1
