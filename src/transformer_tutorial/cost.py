@@ -297,9 +297,15 @@ def _time_attention(
 
 
 def _check_callable(fn: object, name: str) -> None:
+    if not callable(fn):
+        raise ValueError(f"{name} must be a function taking no arguments, got {fn!r}")
     try:
-        inspect.signature(fn.forward if isinstance(fn, torch.nn.Module) else fn).bind()
+        signature = inspect.signature(fn.forward if isinstance(fn, torch.nn.Module) else fn)
     except (TypeError, ValueError):
+        return  # a builtin without a signature (time.thread_time): trust it
+    try:
+        signature.bind()
+    except TypeError:
         raise ValueError(f"{name} must be a function taking no arguments, got {fn!r}") from None
 
 

@@ -241,7 +241,7 @@ class EncoderBlock(nn.Module):
         """
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise ValueError(
-                f"layer must be a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}"
+                f"layer: expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}"
             )
         _check_same_config(self, layer)
         self.self_attn.load_from_torch(layer.self_attn)
@@ -256,7 +256,7 @@ class EncoderBlock(nn.Module):
         """A new :class:`EncoderBlock` with the configuration and weights of ``layer``."""
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise ValueError(
-                f"layer must be a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}"
+                f"layer: expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}"
             )
         block = cls(**_torch_config(layer))
         block = block.to(dtype=layer.linear1.weight.dtype, device=layer.linear1.weight.device)
@@ -340,7 +340,7 @@ class DecoderBlock(nn.Module):
         """
         if not isinstance(layer, nn.TransformerDecoderLayer):
             raise ValueError(
-                f"layer must be a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}"
+                f"layer: expected a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}"
             )
         _check_same_config(self, layer)
         self.self_attn.load_from_torch(layer.self_attn)
@@ -357,7 +357,7 @@ class DecoderBlock(nn.Module):
         """A new :class:`DecoderBlock` with the configuration and weights of ``layer``."""
         if not isinstance(layer, nn.TransformerDecoderLayer):
             raise ValueError(
-                f"layer must be a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}"
+                f"layer: expected a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}"
             )
         block = cls(**_torch_config(layer))
         block = block.to(dtype=layer.linear1.weight.dtype, device=layer.linear1.weight.device)

@@ -135,7 +135,7 @@ class Encoder(nn.Module):
         """Copy a ``torch.nn.TransformerEncoder`` (same sizes and options); returns self."""
         if not isinstance(encoder, nn.TransformerEncoder):
             raise ValueError(
-                f"encoder must be a torch.nn.TransformerEncoder, got {type(encoder).__name__}"
+                f"encoder: expected a torch.nn.TransformerEncoder, got {type(encoder).__name__}"
             )
         if len(encoder.layers) != len(self.layers):
             raise ValueError(f"expected {len(self.layers)} layers, got {len(encoder.layers)}")
@@ -197,7 +197,7 @@ class Decoder(nn.Module):
         """Copy a ``torch.nn.TransformerDecoder`` (same sizes and options); returns self."""
         if not isinstance(decoder, nn.TransformerDecoder):
             raise ValueError(
-                f"decoder must be a torch.nn.TransformerDecoder, got {type(decoder).__name__}"
+                f"decoder: expected a torch.nn.TransformerDecoder, got {type(decoder).__name__}"
             )
         if len(decoder.layers) != len(self.layers):
             raise ValueError(f"expected {len(self.layers)} layers, got {len(decoder.layers)}")
@@ -328,9 +328,11 @@ class EncoderDecoder(nn.Module):
         """Copy the encoder and decoder of a ``torch.nn.Transformer`` (``batch_first=True``,
         same sizes, ``final_norm=True``: torch always ends both stacks with a norm); returns
         self. Embeddings and output projection are not part of torch's module."""
-        checks.instance_of(transformer, "transformer", nn.Transformer)
+        if not isinstance(transformer, nn.Transformer):
+            name = type(transformer).__name__
+            raise ValueError(f"transformer: expected a torch.nn.Transformer, got {name}")
         if not transformer.batch_first:
-            raise ValueError("transformer must be a torch.nn.Transformer with batch_first=True")
+            raise ValueError("transformer: expected a torch.nn.Transformer with batch_first=True")
         self.encoder.load_from_torch(transformer.encoder)
         self.decoder.load_from_torch(transformer.decoder)
         return self

@@ -242,7 +242,9 @@ class MultiHeadAttention(nn.Module):
         torch stacks :math:`W^Q, W^K, W^V` as ``in_proj_weight`` ``(3 d_model, d_model)`` (or
         keeps them apart as ``q_proj_weight``...), and :math:`W^O` as ``out_proj``.
         """
-        checks.instance_of(module, "module", nn.MultiheadAttention)
+        if not isinstance(module, nn.MultiheadAttention):
+            name = type(module).__name__
+            raise ValueError(f"module: expected a torch.nn.MultiheadAttention, got {name}")
         if module.embed_dim != self.d_model or module.num_heads != self.num_heads:
             raise ValueError(
                 f"expected embed_dim={self.d_model}, num_heads={self.num_heads}; "
@@ -274,7 +276,9 @@ class MultiHeadAttention(nn.Module):
     @classmethod
     def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """A new :class:`MultiHeadAttention` with the configuration and weights of ``module``."""
-        checks.instance_of(module, "module", nn.MultiheadAttention)
+        if not isinstance(module, nn.MultiheadAttention):
+            name = type(module).__name__
+            raise ValueError(f"module: expected a torch.nn.MultiheadAttention, got {name}")
         new = cls(module.embed_dim, module.num_heads, bias=module.in_proj_bias is not None)
         new = new.to(dtype=module.out_proj.weight.dtype, device=module.out_proj.weight.device)
         return new.load_from_torch(module)

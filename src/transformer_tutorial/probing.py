@@ -42,7 +42,8 @@ def token_position(tokens: Sequence[str], token: str | int) -> int:
             return checks.int_in_range(token, "token", 0, len(tokens) - 1)
         except ValueError:
             raise ValueError(
-                f"token must be a token string or a position in [0, {len(tokens)}), got {token!r}"
+                f"token must be a token string or a position; position must be in "
+                f"[0, {len(tokens)}), got {token!r}"
             ) from None
     if token not in tokens:
         raise ValueError(f"{token!r} is not one of the tokens {list(tokens)}")
