@@ -78,10 +78,17 @@ def public_modules() -> list[str]:
     return [n for n in sorted(names) if n not in SKIP_MODULES]
 
 
+IMPORT_ERRORS: dict[str, str] = {}  # a module that does not import fails its own test only
+
+
 def public_callables() -> list[tuple[str, Callable]]:
     found: dict[str, Callable] = {}
     for module_name in public_modules():
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:  # noqa: BLE001 - reported by test_every_module_imports
+            IMPORT_ERRORS[module_name] = f"{type(err).__name__}: {err}"
+            continue
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name)
             if not callable(obj) or (isinstance(obj, type) and issubclass(obj, BaseException)):
@@ -347,6 +354,11 @@ def check_call(
 
 CALLABLES = public_callables()
 METHODS = _instance_methods()
+
+
+@pytest.mark.parametrize("module_name", public_modules())
+def test_every_module_imports(module_name):
+    assert module_name not in IMPORT_ERRORS, IMPORT_ERRORS.get(module_name)
 
 
 @pytest.mark.parametrize(
