@@ -373,7 +373,8 @@ class SmolLM2:
         """Each token id shown on its own: its bytes as UTF-8 text (a leading space shows as a
         space), special tokens by name. A token holding only part of a character (CJK, emoji
         and combining marks often span two or three tokens) shows those bytes as ``<0xE4>``,
-        the byte tokens' notation of SentencePiece and llama.cpp, instead of ``\ufffd``."""
+        the byte tokens' notation of SentencePiece and llama.cpp, instead of the replacement
+        character U+FFFD."""
         ids = checks.token_id_list(ids, "ids", self.tokenizer.get_vocab_size())
         special = self.tokenizer.get_added_tokens_decoder()
         return tuple(
