@@ -93,6 +93,7 @@ bench: $(INSTALLED) $(NPM_INSTALLED)
 	$(BIN)/python benchmarks/bench_multihead.py
 	$(BIN)/python benchmarks/bench_attention_numpy_vs_fused.py
 	$(BIN)/python benchmarks/bench_kv_cache.py
+	$(BIN)/python benchmarks/bench_memory.py
 
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab notebooks/

@@ -202,11 +202,12 @@ def test_heads_must_divide_d_model():
 
 def test_wrong_d_model_names_expected_shape():
     mha = MultiHeadAttention(D_MODEL, HEADS)
-    with pytest.raises(ValueError, match=r"query must have shape \(batch, q_len, d_model\).*16"):
+    shape = r"query must be a tensor of shape \(batch, q_len, d_model\)"
+    with pytest.raises(ValueError, match=shape + ".*16"):
         mha(torch.randn(2, 5, 12))
-    with pytest.raises(ValueError, match=r"query must have shape \(batch, q_len, d_model\)"):
+    with pytest.raises(ValueError, match=shape):
         mha(torch.randn(5, D_MODEL))
-    with pytest.raises(ValueError, match=r"key must have shape \(batch, k_len, d_model\)"):
+    with pytest.raises(ValueError, match=r"key must be a tensor of shape \(batch, k_len, d_"):
         mha(torch.randn(2, 5, D_MODEL), torch.randn(2, 5, 8))
     with pytest.raises(ValueError, match="must share batch"):
         mha(torch.randn(2, 5, D_MODEL), torch.randn(3, 5, D_MODEL))

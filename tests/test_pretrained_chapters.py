@@ -71,5 +71,5 @@ def test_offset_attention_finds_previous_token_heads():
     assert table.shape == (1, 2)
     np.testing.assert_allclose(table, [[1.0, 1 / n]])
     np.testing.assert_allclose(offset_attention(record, 1), [[0.0, 1 / n]])
-    with pytest.raises(ValueError, match=r"\|offset\| < seq = 5"):
+    with pytest.raises(ValueError, match=r"offset must be in \[-4, 5\)"):
         offset_attention(record, 5)

@@ -277,7 +277,7 @@ def test_sampling_is_seeded_and_follows_the_distribution():
 
 
 def test_sampling_rejects_bad_settings():
-    with pytest.raises(ValueError, match=r"k must be an integer in \[1, vocab\] = \[1, 50\]"):
+    with pytest.raises(ValueError, match=r"top_k must be in \[1, 51\)"):
         next_token_distribution(logits_1d(), top_k=51)
     with pytest.raises(ValueError, match=r"p must be a number in \(0, 1\]"):
         next_token_distribution(logits_1d(), top_p=0)

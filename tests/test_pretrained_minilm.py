@@ -122,3 +122,15 @@ def test_bad_text_is_refused_clearly(minilm, text, message):
 def test_no_silent_truncation_at_the_files_128(minilm):
     run = minilm.tokenize("word " * 300)
     assert len(run.ids) == 302
+
+
+def test_control_tokens_typed_by_a_reader_stay_text(minilm, reference):
+    _, tokenizer = reference
+    text = "[CLS] [SEP] [MASK] the cat"
+    ids = minilm.tokenize(text).ids
+    special = {minilm.tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[MASK]")}
+    assert ids[0] == minilm.tokenizer.token_to_id("[CLS]")
+    assert ids[-1] == minilm.tokenizer.token_to_id("[SEP]")
+    assert not special & set(ids[1:-1])  # only the two the tokenizer adds around the text
+    # transformers' own switch for the same rule
+    assert ids == tuple(tokenizer(text, split_special_tokens=True).input_ids)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transformer_tutorial.validation import as_float_array, require_ndim
+from transformer_tutorial import checks
+from transformer_tutorial.checks import as_float_array, require_ndim
 
 __all__ = [
     "softmax",
@@ -37,15 +38,18 @@ def softmax(scores: np.ndarray, temperature: float = 1.0, axis: int = -1) -> np.
     weight 0; a slice that is entirely ``-inf`` (a fully masked row) gets all zeros, never NaN.
     ``temperature`` > 0: below 1 sharpens the weights, above 1 flattens them.
     """
-    scores = as_float_array(scores, "scores")
-    if not np.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    scores = require_ndim(as_float_array(scores, "scores"), "scores", 1, "(..., n)")
+    axis = checks.axis(axis, scores.ndim)
+    temperature = checks.temperature(temperature)
     if np.isnan(scores).any() or np.isposinf(scores).any():
         raise ValueError("scores must not contain NaN or +inf")
-    scaled = scores / temperature
-    row_max = np.max(scaled, axis=axis, keepdims=True)
+    row_max = np.max(scores, axis=axis, keepdims=True)
     fully_masked = np.isneginf(row_max)
-    shifted = scaled - np.where(fully_masked, 0.0, row_max)
+    # Subtract the row's maximum before dividing by T: s - max <= 0, so e^{(s - max)/T} never
+    # overflows, and the maximum itself gets e^0 = 1 however small T is. (s - max) / T may
+    # overflow to -inf: weight 0, as it should be.
+    with np.errstate(over="ignore"):
+        shifted = (scores - np.where(fully_masked, 0.0, row_max)) / temperature
     exp = np.exp(shifted)
     total = np.sum(exp, axis=axis, keepdims=True)
     return np.divide(exp, total, out=np.zeros_like(exp), where=total > 0)
@@ -58,13 +62,14 @@ def relevance_scores(queries: np.ndarray, keys: np.ndarray, scale: bool = False)
     returns ``(..., q_len, k_len)``. With ``scale=True`` the scores are divided by
     :math:`\\sqrt{d}` (scaled dot-product attention).
     """
-    queries = require_ndim(as_float_array(queries, "queries"), "queries", 2, "(..., q_len, d)")
-    keys = require_ndim(as_float_array(keys, "keys"), "keys", 2, "(..., k_len, d)")
+    queries = checks.float_array(queries, "queries", "(..., q_len, d)", min_ndim=2)
+    keys = checks.float_array(keys, "keys", "(..., k_len, d)", min_ndim=2)
     if queries.shape[-1] != keys.shape[-1]:
         raise ValueError(
             "queries (..., q_len, d) and keys (..., k_len, d) must share d; "
             f"got queries {queries.shape} and keys {keys.shape}"
         )
+    checks.batch_axes(queries=queries, keys=keys)
     scores = queries @ np.swapaxes(keys, -1, -2)
     if scale:
         scores = scores / np.sqrt(queries.shape[-1])
@@ -77,13 +82,14 @@ def context_vectors(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
     ``weights``: ``(..., q_len, k_len)``; ``values``: ``(..., k_len, d_v)``;
     returns ``(..., q_len, d_v)``.
     """
-    weights = require_ndim(as_float_array(weights, "weights"), "weights", 2, "(..., q_len, k_len)")
-    values = require_ndim(as_float_array(values, "values"), "values", 2, "(..., k_len, d_v)")
+    weights = checks.float_array(weights, "weights", "(..., q_len, k_len)", min_ndim=2)
+    values = checks.float_array(values, "values", "(..., k_len, d_v)", min_ndim=2)
     if weights.shape[-1] != values.shape[-2]:
         raise ValueError(
             "weights (..., q_len, k_len) and values (..., k_len, d_v) must share k_len; "
             f"got weights {weights.shape} and values {values.shape}"
         )
+    checks.batch_axes(weights=weights, values=values)
     return weights @ values
 
 
@@ -99,13 +105,21 @@ def scaled_dot_product_attention(
 
     Returns ``(context, weights)`` with shapes ``(..., q_len, d_v)`` and ``(..., q_len, k_len)``.
     """
-    scores = relevance_scores(q, k, scale=True)
-    v = require_ndim(as_float_array(v, "v"), "v", 2, "(..., k_len, d_v)")
+    q = checks.float_array(q, "q", "(..., q_len, d_k)", min_ndim=2)
+    k = checks.float_array(k, "k", "(..., k_len, d_k)", min_ndim=2)
+    v = checks.float_array(v, "v", "(..., k_len, d_v)", min_ndim=2)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"q (..., q_len, d_k) and k (..., k_len, d_k) must share d_k; "
+            f"got q {q.shape} and k {k.shape}"
+        )
     if v.shape[-2] != k.shape[-2]:
         raise ValueError(
             f"k (..., k_len, d_k) and v (..., k_len, d_v) must share k_len; "
-            f"got k {np.shape(k)} and v {v.shape}"
+            f"got k {k.shape} and v {v.shape}"
         )
+    checks.batch_axes(q=q, k=k, v=v)
+    scores = relevance_scores(q, k, scale=True)
     if mask is not None:
         mask = np.asarray(mask)
         if mask.dtype != np.bool_:
@@ -128,8 +142,7 @@ def causal_mask(size: int) -> np.ndarray:
     Position :math:`i` may attend to positions :math:`j \\le i` only: a token cannot look at
     the tokens that come after it.
     """
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
+    size = checks.positive_int(size, "size")
     return np.tril(np.ones((size, size), dtype=bool))
 
 
@@ -140,11 +153,15 @@ def padding_mask(token_ids: np.ndarray, pad_id: int = 0) -> np.ndarray:
     is a real token. It broadcasts against scores ``(batch, q_len, seq)``; add a head axis with
     ``mask[:, None]`` for ``(batch, heads, q_len, seq)``.
     """
-    ids = np.asarray(token_ids)
-    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+    try:
+        ids = np.asarray(token_ids)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"token_ids must be integers of shape (batch, seq): {err}") from None
+    if ids.ndim != 2 or 0 in ids.shape or not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(
             f"token_ids must be integers of shape (batch, seq), got {ids.dtype} {ids.shape}"
         )
+    pad_id = checks.integer(pad_id, "pad_id")
     return (ids != pad_id)[:, None, :]
 
 
@@ -155,13 +172,14 @@ def context_contributions(weights: np.ndarray, values: np.ndarray) -> np.ndarray
     ``(..., q_len, k_len, d_v)``. Summing over the ``k_len`` axis (``axis=-2``) gives
     :func:`context_vectors`, :math:`c_i = \\sum_j a_{ij}\\, v_j`.
     """
-    weights = require_ndim(as_float_array(weights, "weights"), "weights", 2, "(..., q_len, k_len)")
-    values = require_ndim(as_float_array(values, "values"), "values", 2, "(..., k_len, d_v)")
+    weights = checks.float_array(weights, "weights", "(..., q_len, k_len)", min_ndim=2)
+    values = checks.float_array(values, "values", "(..., k_len, d_v)", min_ndim=2)
     if weights.shape[-1] != values.shape[-2]:
         raise ValueError(
             "weights (..., q_len, k_len) and values (..., k_len, d_v) must share k_len; "
             f"got weights {weights.shape} and values {values.shape}"
         )
+    checks.batch_axes(weights=weights, values=values)
     return weights[..., :, :, None] * values[..., None, :, :]
 
 
@@ -176,6 +194,7 @@ def entropy(weights: np.ndarray, axis: int = -1) -> np.ndarray:
     weights = as_float_array(weights, "weights")
     if weights.ndim == 0 or 0 in weights.shape:
         raise ValueError(f"weights must be a non-empty array (..., k_len), got {weights.shape}")
+    axis = checks.axis(axis, weights.ndim)
     if not np.isfinite(weights).all() or (weights < 0).any():
         raise ValueError("weights must be finite and non-negative")
     totals = np.sum(weights, axis=axis)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from transformer_tutorial import checks
 from transformer_tutorial.layers import EncoderBlock
 from transformer_tutorial.positional import LearnedPositionalEmbedding
 from transformer_tutorial.weights import copy_parameters
@@ -39,6 +40,11 @@ class BertConfig:
     type_vocab_size: int = 2
     layer_norm_eps: float = 1e-12
 
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "num_layers", "num_heads", "d_ff", "max_positions",
+                     "type_vocab_size"):  # fmt: skip
+            checks.positive_int(getattr(self, name), name)
+        checks.positive_number(self.layer_norm_eps, "layer_norm_eps")
     @classmethod
     def from_json(cls, path: str | Path) -> BertConfig:
         """Read a Hugging Face ``config.json`` (``hidden_act`` must be ``gelu``, absolute
@@ -71,6 +77,7 @@ class BertEmbeddings(nn.Module):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
+        checks.instance_of(config, "config", BertConfig)
         self.word = nn.Embedding(config.vocab_size, config.d_model)
         self.position = LearnedPositionalEmbedding(config.max_positions, config.d_model)
         self.token_type = nn.Embedding(config.type_vocab_size, config.d_model)
@@ -125,7 +132,7 @@ class BertEncoder(nn.Module):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config = checks.instance_of(config, "config", BertConfig)
         self.embeddings = BertEmbeddings(config)
         self.blocks = nn.ModuleList(
             EncoderBlock(
@@ -140,18 +147,9 @@ class BertEncoder(nn.Module):
     ) -> EncoderOutput:
         """``token_ids`` ``(batch, seq)`` integers; ``key_padding_mask`` boolean ``(batch,
         seq)``, ``True`` for a real token."""
-        token_ids = torch.as_tensor(token_ids)
-        if token_ids.ndim != 2 or 0 in token_ids.shape or token_ids.is_floating_point():
-            raise ValueError(
-                f"token_ids must be integers of shape (batch, seq), got {tuple(token_ids.shape)}"
-            )
-        seq = token_ids.shape[1]
-        if seq > self.config.max_positions:
-            raise ValueError(
-                f"this encoder reads at most {self.config.max_positions} tokens, got {seq}"
-            )
-        if token_ids.min() < 0 or token_ids.max() >= self.config.vocab_size:
-            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size})")
+        token_ids = checks.token_ids(
+            token_ids, "token_ids", self.config.vocab_size, self.config.max_positions
+        )
         x = self.embeddings(token_ids)
         hidden, attentions = [x], []
         for block in self.blocks:

@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from IPython.display import HTML
 
+from transformer_tutorial import checks
 from transformer_tutorial.widgets import STATIC_ENV_VAR
 
 if TYPE_CHECKING:
@@ -59,13 +61,24 @@ _PARAMS = re.compile(
 _PARAMS_SEPARATOR = "; // HACK: "
 
 
-def head_view(record: AttentionRecord, layer: int | None = None, heads=None) -> HTML:
+def head_view(
+    record: AttentionRecord, layer: int | None = None, heads: Sequence[int] | None = None
+) -> HTML:
     """bertviz's head view: lines from every token to the tokens it attends to, per layer,
     coloured by head. ``layer`` is the layer shown first; ``heads`` the heads selected first
     (all by default). Displays as HTML in a notebook and in the book."""
     from bertviz import head_view as bertviz_head_view
 
     kwargs = _attention_kwargs(record)
+    if layer is not None:
+        layer = checks.int_in_range(layer, "layer", 0, record.num_layers - 1)
+    if heads is not None:
+        if isinstance(heads, str | bytes) or not isinstance(heads, Sequence | range):
+            raise ValueError(
+                f"heads must be a list of head indices in [0, {record.num_heads - 1}], "
+                f"got {heads!r}"
+            )
+        heads = [checks.int_in_range(h, "heads", 0, record.num_heads - 1) for h in heads]
     return _offline(bertviz_head_view(**kwargs, layer=layer, heads=heads, html_action="return"))
 
 
@@ -74,8 +87,7 @@ def model_view(record: AttentionRecord, display_mode: str = "light") -> HTML:
     ``display_mode`` is ``"light"`` or ``"dark"``."""
     from bertviz import model_view as bertviz_model_view
 
-    if display_mode not in ("light", "dark"):
-        raise ValueError(f"display_mode must be 'light' or 'dark', got {display_mode!r}")
+    checks.one_of(display_mode, "display_mode", ("light", "dark"))
     kwargs = _attention_kwargs(record)
     return _offline(
         bertviz_model_view(**kwargs, display_mode=display_mode, html_action="return")
@@ -87,8 +99,8 @@ def _attention_kwargs(record: AttentionRecord) -> dict:
 
     if not isinstance(record, AttentionRecord):
         raise ValueError(
-            "expected an AttentionRecord (weights (layers, heads, q_len, k_len) and tokens), "
-            f"got {type(record).__name__}"
+            "record must be an AttentionRecord (weights (layers, heads, q_len, k_len) and "
+            f"tokens), got {type(record).__name__}"
         )
     attention = record.to_bertviz()
     if record.kind == "cross":

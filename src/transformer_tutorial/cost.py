@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
+import inspect
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from transformer_tutorial import checks
 from transformer_tutorial.attention import scaled_dot_product_attention, softmax
+from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.multihead import MultiHeadAttention
-from transformer_tutorial.validation import as_float_array
 
 __all__ = [
     "attention_flops",
@@ -46,6 +50,7 @@ __all__ = [
     "AttentionTimings",
     "time_attention",
     "numpy_peak_bytes",
+    "process_peak_bytes",
     "local_attention",
     "linear_attention",
     "NumpyCosts",
@@ -53,18 +58,12 @@ __all__ = [
 ]
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def attention_flops(seq_len: int, d_model: int) -> int:
     """Floating-point operations of the attention core for one layer and one sequence:
     :math:`QK^\\top` (:math:`n \\cdot n \\cdot d` multiply-adds) and the weighted sum of the
     values (as many again), :math:`2 \\times 2 n^2 d = 4 n^2 d`. The projections
     (:math:`8 n d^2`) are not included."""
-    n, d = _positive_int(seq_len, "seq_len"), _positive_int(d_model, "d_model")
+    n, d = checks.positive_int(seq_len, "seq_len"), checks.positive_int(d_model, "d_model")
     return 4 * n * n * d
 
 
@@ -73,9 +72,9 @@ def attention_matrix_bytes(
 ) -> int:
     """Memory of the attention weights ``(batch, heads, n, n)``:
     :math:`batch \\cdot heads \\cdot n^2 \\cdot bytes`."""
-    n = _positive_int(seq_len, "seq_len")
-    return (_positive_int(batch, "batch") * _positive_int(heads, "heads") * n * n
-            * _positive_int(bytes_per_value, "bytes_per_value"))
+    n = checks.positive_int(seq_len, "seq_len")
+    return (checks.positive_int(batch, "batch") * checks.positive_int(heads, "heads") * n * n
+            * checks.positive_int(bytes_per_value, "bytes_per_value"))
 
 
 @dataclass(frozen=True)
@@ -108,9 +107,9 @@ def kv_cache_bytes(
     :math:`n`; grouped-query attention divides it by :math:`heads / kv\\_heads`."""
     if not isinstance(dims, ModelDims):
         raise ValueError(f"dims must be a ModelDims, got {type(dims).__name__}")
-    n = _positive_int(seq_len, "seq_len")
+    n = checks.positive_int(seq_len, "seq_len")
     per_token = 2 * dims.num_layers * dims.num_kv_heads * dims.d_head
-    return per_token * n * _positive_int(batch, "batch") * _positive_int(
+    return per_token * n * checks.positive_int(batch, "batch") * checks.positive_int(
         bytes_per_value, "bytes_per_value"
     )
 
@@ -151,6 +150,10 @@ def fit_quadratic(lengths: Sequence[float], values: Sequence[float]) -> np.ndarr
     return coefficients
 
 
+def _lengths(lengths: object) -> tuple[int, ...]:
+    return tuple(checks.positive_int(n, "lengths") for n in checks.int_sequence(lengths, "lengths"))
+
+
 def best_seconds(
     fn: Callable[[], object],
     repeats: int = 5,
@@ -164,7 +167,10 @@ def best_seconds(
     without the time spent waiting while other programs use the CPU. Pass
     ``time.perf_counter`` for wall-clock time. The minimum, not the mean: interference only
     ever adds time (the advice of Python's ``timeit``)."""
-    _positive_int(repeats, "repeats")
+    _check_callable(fn, "fn")
+    _check_callable(clock, "clock")
+    checks.positive_int(repeats, "repeats")
+    checks.non_negative_int(warmup, "warmup")
     for _ in range(warmup):
         fn()
     times = []
@@ -222,6 +228,8 @@ def fused_multihead_attention(mha: MultiHeadAttention, x: torch.Tensor) -> torch
     """The self-attention of ``mha`` on ``x`` ``(batch, seq, d_model)`` with the same
     projections but torch's fused ``scaled_dot_product_attention`` as the core (it never
     returns, and on CPU never stores whole, the ``(n, n)`` weights). Equals ``mha(x)[0]``."""
+    checks.instance_of(mha, "mha", MultiHeadAttention)
+    x = mha._check_input(x, "x", "seq")
     q, k, v = (mha.split_heads(w(x)) for w in (mha.w_q, mha.w_k, mha.w_v))
     return mha.w_o(mha.merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
@@ -262,6 +270,7 @@ def time_attention(
     returns the weights) and :func:`fused_multihead_attention` (same projections, torch's fused
     kernel). Inputs are seeded; the times (:func:`best_seconds`, on one thread) are whatever
     this machine measures."""
+    lengths = _lengths(lengths)
     with single_threaded():
         return _time_attention(lengths, d_model, num_heads, repeats, seed)
 
@@ -269,7 +278,7 @@ def time_attention(
 def _time_attention(
     lengths: Sequence[int], d_model: int, num_heads: int, repeats: int, seed: int
 ) -> AttentionTimings:
-    lengths = tuple(_positive_int(n, "length") for n in lengths)
+    lengths = tuple(checks.positive_int(n, "length") for n in lengths)
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -287,9 +296,46 @@ def _time_attention(
     return AttentionTimings(lengths, seconds, d_model, num_heads)
 
 
+def _check_callable(fn: object, name: str) -> None:
+    if not callable(fn):
+        raise ValueError(f"{name} must be a function taking no arguments, got {fn!r}")
+    try:
+        signature = inspect.signature(fn.forward if isinstance(fn, torch.nn.Module) else fn)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature (time.thread_time): trust it
+    try:
+        signature.bind()
+    except TypeError:
+        raise ValueError(f"{name} must be a function taking no arguments, got {fn!r}") from None
+
+
+def _status_bytes(field: str) -> int:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field} line")
+
+
+def process_peak_bytes(fn: Callable[[], object]) -> int:
+    """Peak resident memory of this whole process while running ``fn()``, above what it held
+    just before, in bytes: everything torch, numpy and Python allocated, counted by the
+    kernel. Linux only: the peak (``VmHWM``) is reset through ``/proc/self/clear_refs``."""
+    _check_callable(fn, "fn")
+    gc.collect()
+    clear_refs = Path("/proc/self/clear_refs")
+    if not clear_refs.exists():
+        raise RuntimeError("process_peak_bytes needs Linux's /proc/self/clear_refs")
+    clear_refs.write_text("5")  # reset the high-water mark to the current resident size
+    before = _status_bytes("VmRSS")
+    fn()
+    return max(0, _status_bytes("VmHWM") - before)
+
+
 def numpy_peak_bytes(fn: Callable[[], object]) -> int:
     """Peak memory that numpy (and Python) allocated while running ``fn()``, in bytes,
     measured with :mod:`tracemalloc` (numpy reports its array buffers to it)."""
+    _check_callable(fn, "fn")
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -318,7 +364,7 @@ def local_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, window: int) ->
     instead of :math:`n^2`. ``q``, ``k``: ``(n, d_k)``; ``v``: ``(n, d_v)``; returns the
     context vectors ``(n, d_v)``, equal to full attention with the band mask."""
     q, k, v = _check_qkv(q, k, v)
-    window = _positive_int(window, "window")
+    window = checks.positive_int(window, "window")
     n = q.shape[0]
     out = np.empty((n, v.shape[1]), dtype=np.result_type(q, v))
     for start in range(0, n, window):  # queries start..stop-1 see keys start-window+1..stop-1
@@ -370,6 +416,7 @@ def compare_numpy_attentions(
     """Full softmax attention (``attention.scaled_dot_product_attention``),
     :func:`local_attention` with ``window`` keys per query and :func:`linear_attention`, all in
     numpy float32 on the same seeded ``(n, d_k)`` queries, keys and values, on one thread."""
+    lengths = _lengths(lengths)
     with single_threaded():
         return _compare_numpy_attentions(lengths, d_k, window, repeats, seed)
 
@@ -377,7 +424,7 @@ def compare_numpy_attentions(
 def _compare_numpy_attentions(
     lengths: Sequence[int], d_k: int, window: int, repeats: int, seed: int
 ) -> NumpyCosts:
-    lengths = tuple(_positive_int(n, "length") for n in lengths)
+    lengths = tuple(checks.positive_int(n, "length") for n in lengths)
     rng = np.random.default_rng(seed)
     methods: dict[str, Callable[..., object]] = {
         "full softmax attention": lambda q, k, v: scaled_dot_product_attention(q, k, v),

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transformer_tutorial import checks
 from transformer_tutorial.tokens import SPECIAL_TOKENS, Vocabulary, tokenize
-from transformer_tutorial.validation import as_float_array
 
 __all__ = [
     "EmbeddingTable",
@@ -40,13 +40,15 @@ class EmbeddingTable:
     features: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        vectors = as_float_array(self.vectors, "vectors")
-        if vectors.ndim != 2 or vectors.shape[0] != len(self.vocab):
+        checks.instance_of(self.vocab, "vocab", Vocabulary)
+        vectors = checks.float_array(self.vectors, "vectors", "(vocab_size, d_model)", ndim=2)
+        if vectors.shape[0] != len(self.vocab):
             raise ValueError(
                 f"vectors must have shape (vocab_size, d_model) = ({len(self.vocab)}, d_model), "
                 f"got {vectors.shape}"
             )
-        if self.features is not None and len(self.features) != vectors.shape[1]:
+        features = self.features
+        if features is not None and len(checks.strings(features, "features")) != vectors.shape[1]:
             raise ValueError(f"features must name all {vectors.shape[1]} columns")
         vectors = vectors.copy()
         vectors.setflags(write=False)
@@ -56,9 +58,8 @@ class EmbeddingTable:
     def random(cls, vocab: Vocabulary, d_model: int, seed: int = 0) -> EmbeddingTable:
         """A deterministic table drawn from :math:`\\mathcal{N}(0, 1/d_{model})`, as a freshly
         initialised model has before training."""
-        if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
-            raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
-        rng = np.random.default_rng(seed)
+        d_model = checks.positive_int(d_model, "d_model")
+        rng = np.random.default_rng(checks.non_negative_int(seed, "seed"))
         return cls(vocab, rng.normal(0.0, 1.0 / np.sqrt(d_model), (len(vocab), d_model)))
 
     @property
@@ -70,8 +71,7 @@ class EmbeddingTable:
 
         Unknown words get the ``<unk>`` vector.
         """
-        if isinstance(tokens, str):
-            tokens = tokenize(tokens)
+        tokens = tokenize(tokens) if isinstance(tokens, str) else checks.strings(tokens, "tokens")
         if len(tokens) == 0:
             raise ValueError("tokens must not be empty")
         return self.vectors[[self.vocab.id_of(tok) for tok in tokens]]
@@ -118,6 +118,12 @@ def toy_embeddings() -> EmbeddingTable:
     return EmbeddingTable(vocab, vectors, TOY_FEATURES)
 
 
+def _scaled_to_max_one(x: np.ndarray) -> np.ndarray:
+    """Each vector (last axis) divided by its largest absolute entry (zero vectors stay 0)."""
+    peak = np.max(np.abs(x), axis=-1, keepdims=True)
+    return np.divide(x, peak, out=np.zeros_like(x), where=peak > 0)
+
+
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """:math:`\\cos(a, b) = a \\cdot b / (\\lVert a \\rVert \\lVert b \\rVert)`, between -1 and 1.
 
@@ -125,12 +131,16 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     rows pass ``a[:, None, :]`` and ``b[None, :, :]``. Zero vectors have no direction and raise
     ``ValueError``.
     """
-    a = as_float_array(a, "a")
-    b = as_float_array(b, "b")
-    if a.ndim < 1 or b.ndim < 1 or a.shape[-1] != b.shape[-1]:
+    a = checks.float_array(a, "a", "(..., d)", min_ndim=1)
+    b = checks.float_array(b, "b", "(..., d)", min_ndim=1)
+    if a.shape[-1] != b.shape[-1]:
         raise ValueError(
             f"a and b must have shape (..., d) with the same d, got {a.shape} and {b.shape}"
         )
+    checks.batch_axes(1, a=a, b=b)
+    # Scale each vector by its largest entry first: the norm of 1e200-sized entries would
+    # overflow to inf (and of 1e-200-sized ones underflow to 0), the cosine does not change.
+    a, b = _scaled_to_max_one(a), _scaled_to_max_one(b)
     norm_a = np.linalg.norm(a, axis=-1)
     norm_b = np.linalg.norm(b, axis=-1)
     if (norm_a == 0).any() or (norm_b == 0).any():
@@ -147,10 +157,12 @@ def similarity_matrix(
     Entry ``[i, j]`` is :math:`\\cos(e_{w_i}, e_{o_j})`. Every word must be in the table's
     vocabulary (an unknown word has no vector of its own to compare).
     """
+    checks.instance_of(table, "table", EmbeddingTable)
     others = words if others is None else others
     for name, group in (("words", words), ("others", others)):
-        if isinstance(group, str) or len(group) == 0:
+        if isinstance(group, str) or not isinstance(group, Sequence) or len(group) == 0:
             raise ValueError(f"{name} must be a non-empty list of words, got {group!r}")
+        checks.strings(group, name)
         unknown = [w for w in group if w not in table.vocab]
         if unknown:
             raise ValueError(f"{name} must be in the vocabulary; unknown: {unknown}")
@@ -165,9 +177,10 @@ def word_vector_in(table: EmbeddingTable, text: str, word: str) -> np.ndarray:
 
     The row depends on the word alone, never on ``text``: that is the point of chapter 1.
     """
-    tokens = tokenize(text)
+    tokens = tokenize(checks.text(text, "text"))
+    checks.text(word, "word")
     if word not in tokens:
-        raise ValueError(f"{word!r} is not a token of {text!r}; its tokens are {tokens}")
+        raise ValueError(f"word {word!r} is not a token of {text!r}; its tokens are {tokens}")
     return table.lookup(tokens)[tokens.index(word)]
 
 
@@ -177,7 +190,11 @@ def most_similar(
     """``(candidate, cosine similarity to word)`` for every candidate other than ``word``
     itself, most similar first (ties keep the candidates' order). ``candidates`` default to
     the table's ordinary words (:attr:`Vocabulary.words`)."""
-    candidates = table.vocab.words if candidates is None else candidates
+    checks.instance_of(table, "table", EmbeddingTable)
+    checks.text(word, "word")
+    if candidates is None:
+        candidates = table.vocab.words
+    candidates = checks.strings(candidates, "candidates")
     others = [c for c in candidates if c != word]
     if not others:
         raise ValueError(f"candidates must hold at least one word other than {word!r}")

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from transformer_tutorial import checks
 from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.llama import LlamaDecoder
-from transformer_tutorial.sampling import next_token_distribution, sample_token
+from transformer_tutorial.sampling import check_filters, next_token_distribution, sample_token
 
 __all__ = ["Generation", "generate", "CacheTiming", "time_generation"]
 
@@ -45,12 +46,6 @@ class Generation:
     step_logits: np.ndarray
     stop_reason: str
     cache_bytes: int
-
-
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 @torch.no_grad()
@@ -77,10 +72,14 @@ def generate(
     afterwards): one token at a time the matrix products are small, and on a busy machine a
     second thread mostly waits (measured here: 10x slower per token with 2 threads under load).
     """
-    prompt = [int(t) for t in prompt_ids]
-    if not prompt:
-        raise ValueError("prompt_ids must hold at least one token")
-    max_new_tokens = _check_count(max_new_tokens, "max_new_tokens")
+    checks.instance_of(model, "model", LlamaDecoder)
+    prompt = checks.token_id_list(prompt_ids, "prompt_ids", model.config.vocab_size)
+    max_new_tokens = checks.positive_int(max_new_tokens, "max_new_tokens")
+    temperature = checks.temperature(temperature, allow_zero=True)
+    check_filters(top_k, top_p, model.config.vocab_size)
+    if eos_id is not None:
+        eos_id = checks.int_in_range(eos_id, "eos_id", 0, model.config.vocab_size - 1)
+    seed = checks.non_negative_int(seed, "seed")
     limit = model.config.max_positions
     if len(prompt) + max_new_tokens > limit:
         raise ValueError(
@@ -137,7 +136,7 @@ def time_generation(
 ) -> CacheTiming:
     """Measure the KV cache's speed-up on this machine (greedy decoding, no end-of-sequence
     stop, so both runs produce exactly ``new_tokens`` tokens)."""
-    repeats = _check_count(repeats, "repeats")
+    repeats = checks.positive_int(repeats, "repeats")
 
     def best_of(use_cache: bool) -> tuple[float, Generation]:
         times = []

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from transformer_tutorial.validation import as_float_array
+from transformer_tutorial import checks
+from transformer_tutorial.checks import as_float_array
 
 __all__ = ["escape_text", "bmatrix"]
 
@@ -68,8 +69,7 @@ def bmatrix(
         raise ValueError(f"values must have shape (rows, cols) or (cols,), got {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("values must be finite")
-    if isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0:
-        raise ValueError(f"decimals must be a non-negative integer, got {decimals!r}")
+    decimals = checks.non_negative_int(decimals, "decimals")
     rows = [" & ".join(_format_number(v, decimals) for v in row) for row in values]
     latex = r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
     if row_labels is not None:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transformer_tutorial import checks
 from transformer_tutorial.multihead import MultiHeadAttention
 
 __all__ = [
@@ -40,25 +41,16 @@ __all__ = [
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _check_activation(activation: str) -> str:
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
     return activation
 
 
-def _check_x(x: torch.Tensor, d_model: int, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != d_model:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(
-            f"{name} must be a tensor of shape (batch, seq, d_model) = (batch, seq, {d_model}), "
-            f"got {shape}"
-        )
+def _check_x(x: object, like: torch.Tensor, d_model: int, name: str = "x") -> torch.Tensor:
+    """``x`` as a finite tensor ``(batch, seq, d_model)`` of ``like``'s dtype."""
+    expected = f"(batch, seq, d_model) = (batch, seq, {d_model})"
+    return checks.as_tensor(x, name, like, expected, ndim=3, last_dim=d_model)
 
 
 def _torch_activation_name(layer: nn.Module) -> str:
@@ -107,8 +99,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, activation: str = "relu", bias: bool = True):
         super().__init__()
-        self.d_model = _positive_int(d_model, "d_model")
-        self.d_ff = _positive_int(d_ff, "d_ff")
+        self.d_model = checks.positive_int(d_model, "d_model")
+        self.d_ff = checks.positive_int(d_ff, "d_ff")
         self.activation = _check_activation(activation)
         self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
         self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
@@ -117,7 +109,7 @@ class FeedForward(nn.Module):
         return f"activation={self.activation!r}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_x(x, self.d_model)
+        x = _check_x(x, self.linear1.weight, self.d_model)
         return self.linear2(_ACTIVATIONS[self.activation](self.linear1(x)))
 
 
@@ -133,14 +125,14 @@ class SwiGLU(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int) -> None:
         super().__init__()
-        self.d_model = _positive_int(d_model, "d_model")
-        self.d_ff = _positive_int(d_ff, "d_ff")
+        self.d_model = checks.positive_int(d_model, "d_model")
+        self.d_ff = checks.positive_int(d_ff, "d_ff")
         self.w_gate = nn.Linear(d_model, d_ff, bias=False)
         self.w_up = nn.Linear(d_model, d_ff, bias=False)
         self.w_down = nn.Linear(d_ff, d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_x(x, self.d_model)
+        x = _check_x(x, self.w_gate.weight, self.d_model)
         return self.w_down(F.silu(self.w_gate(x)) * self.w_up(x))
 
 
@@ -158,9 +150,8 @@ class AddNorm(nn.Module):
         self, d_model: int, norm_first: bool = False, eps: float = 1e-5, bias: bool = True
     ) -> None:
         super().__init__()
-        self.d_model = _positive_int(d_model, "d_model")
-        if not isinstance(eps, int | float) or not eps > 0:
-            raise ValueError(f"eps (layer_norm_eps) must be a number > 0, got {eps!r}")
+        self.d_model = checks.positive_int(d_model, "d_model")
+        eps = checks.positive_number(eps, "eps (layer_norm_eps)")
         self.norm_first = bool(norm_first)
         self.norm = nn.LayerNorm(d_model, eps=eps, bias=bias)
 
@@ -177,7 +168,9 @@ class AddNorm(nn.Module):
         If ``sublayer`` returns a tuple ``(output, *extra)`` (attention returns
         ``(output, weights)``), the result is ``(new_x, *extra)``; otherwise ``new_x``.
         """
-        _check_x(x, self.d_model)
+        x = _check_x(x, self.norm.weight, self.d_model)
+        if not callable(sublayer):
+            raise ValueError(f"sublayer must be callable, got {type(sublayer).__name__}")
         out = sublayer(self.norm(x) if self.norm_first else x)
         extra: tuple[torch.Tensor, ...] = ()
         if isinstance(out, tuple):
@@ -231,7 +224,7 @@ class EncoderBlock(nn.Module):
         ``mask`` ``(seq, seq)`` / ``(batch, seq, seq)`` / ``(batch, heads, seq, seq)`` and
         ``key_padding_mask`` ``(batch, seq)`` are boolean, ``True`` = may attend / real token.
         """
-        _check_x(x, self.d_model)
+        x = _check_x(x, self.self_attn.w_q.weight, self.d_model)
         x, weights = self.add_norm1(
             x,
             lambda h: self.self_attn(
@@ -248,7 +241,7 @@ class EncoderBlock(nn.Module):
         """
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise ValueError(
-                f"expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}"
+                f"layer: expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}"
             )
         _check_same_config(self, layer)
         self.self_attn.load_from_torch(layer.self_attn)
@@ -263,7 +256,7 @@ class EncoderBlock(nn.Module):
         """A new :class:`EncoderBlock` with the configuration and weights of ``layer``."""
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise ValueError(
-                f"expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}"
+                f"layer: expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}"
             )
         block = cls(**_torch_config(layer))
         block = block.to(dtype=layer.linear1.weight.dtype, device=layer.linear1.weight.device)
@@ -318,8 +311,8 @@ class DecoderBlock(nn.Module):
         target) and ``memory_mask`` ``(tgt_len, src_len)`` / ``memory_key_padding_mask``
         ``(batch, src_len)`` are boolean, ``True`` = may attend / real token.
         """
-        _check_x(x, self.d_model)
-        _check_x(memory, self.d_model, "memory")
+        x = _check_x(x, self.self_attn.w_q.weight, self.d_model)
+        memory = _check_x(memory, self.self_attn.w_q.weight, self.d_model, "memory")
         if memory.shape[0] != x.shape[0]:
             raise ValueError(
                 f"x (batch, tgt_len, d_model) and memory (batch, src_len, d_model) must share "
@@ -347,7 +340,7 @@ class DecoderBlock(nn.Module):
         """
         if not isinstance(layer, nn.TransformerDecoderLayer):
             raise ValueError(
-                f"expected a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}"
+                f"layer: expected a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}"
             )
         _check_same_config(self, layer)
         self.self_attn.load_from_torch(layer.self_attn)
@@ -364,7 +357,7 @@ class DecoderBlock(nn.Module):
         """A new :class:`DecoderBlock` with the configuration and weights of ``layer``."""
         if not isinstance(layer, nn.TransformerDecoderLayer):
             raise ValueError(
-                f"expected a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}"
+                f"layer: expected a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}"
             )
         block = cls(**_torch_config(layer))
         block = block.to(dtype=layer.linear1.weight.dtype, device=layer.linear1.weight.device)
@@ -417,11 +410,10 @@ def layer_norm_steps(x: torch.Tensor, norm: nn.LayerNorm) -> dict[str, torch.Ten
     if not isinstance(norm, nn.LayerNorm) or len(norm.normalized_shape) != 1:
         raise ValueError("norm must be an nn.LayerNorm over the last axis (d_model,)")
     d_model = norm.normalized_shape[0]
-    if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[-1] != d_model:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(
-            f"x must be a tensor of shape (..., d_model) = (..., {d_model}), got {shape}"
-        )
+    x = checks.as_tensor(
+        x, "x", norm.weight if norm.weight is not None else torch.empty(0),
+        f"(..., d_model) = (..., {d_model})", last_dim=d_model,
+    )  # fmt: skip
     mean = x.mean(dim=-1, keepdim=True)
     variance = x.var(dim=-1, unbiased=False, keepdim=True)
     standardized = (x - mean) / torch.sqrt(variance + norm.eps)
@@ -442,9 +434,8 @@ def encoder_block_steps(block: EncoderBlock, x: torch.Tensor) -> dict[str, torch
     Pre-norm: ``x``, ``LN(x)``, ``attention`` = MHA(LN(x)), ``h`` = x + attention, ``LN(h)``,
     ``ffn`` = FFN(LN(h)), ``output`` = h + ffn. ``output`` equals ``block(x)[0]``.
     """
-    if not isinstance(block, EncoderBlock):
-        raise ValueError(f"block must be an EncoderBlock, got {type(block).__name__}")
-    _check_x(x, block.d_model)
+    checks.instance_of(block, "block", EncoderBlock)
+    x = _check_x(x, block.self_attn.w_q.weight, block.d_model)
     norm1, norm2 = block.add_norm1.norm, block.add_norm2.norm
     steps: dict[str, torch.Tensor] = {"x": x}
     if block.norm_first:
@@ -477,11 +468,12 @@ def seeded_encoder_layer(
     ``EncoderBlock.from_torch``. The global torch random state is left untouched.
     """
     for name, value in (("d_model", d_model), ("num_heads", num_heads), ("d_ff", d_ff)):
-        _positive_int(value, name)
+        checks.positive_int(value, name)
     if d_model % num_heads:
         raise ValueError(
             f"d_model must be divisible by num_heads, got d_model={d_model}, num_heads={num_heads}"
         )
+    seed = checks.non_negative_int(seed, "seed")
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

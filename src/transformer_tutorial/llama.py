@@ -20,6 +20,7 @@ package) and undoes llama.cpp's permutation of the query and key weights
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from transformer_tutorial import checks
 from transformer_tutorial.layers import SwiGLU
 from transformer_tutorial.multihead import GroupedQueryAttention
 from transformer_tutorial.norms import RMSNorm
@@ -38,6 +40,7 @@ __all__ = [
     "KVCache",
     "DecoderOutput",
     "LlamaDecoder",
+    "attention_layer_indices",
     "unpermute_qk",
     "read_gguf",
 ]
@@ -58,6 +61,14 @@ class LlamaConfig:
     rms_norm_eps: float = 1e-5  # attention.layer_norm_rms_epsilon
     tie_embeddings: bool = True  # no separate output.weight in the file
 
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "num_layers", "num_heads", "num_kv_heads", "d_ff",
+                     "max_positions"):  # fmt: skip
+            checks.positive_int(getattr(self, name), name)
+        checks.positive_number(self.rope_base, "rope_base")
+        checks.positive_number(self.rms_norm_eps, "rms_norm_eps")
+        checks.instance_of(self.tie_embeddings, "tie_embeddings", bool)
+
 
 class LlamaBlock(nn.Module):
     """One pre-norm decoder block: :math:`h = x + \\mathrm{GQA}(\\mathrm{RMSNorm}(x))`,
@@ -65,6 +76,7 @@ class LlamaBlock(nn.Module):
 
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()
+        checks.instance_of(config, "config", LlamaConfig)
         self.attn_norm = RMSNorm(config.d_model, config.rms_norm_eps)
         self.attn = GroupedQueryAttention(
             config.d_model, config.num_heads, config.num_kv_heads, config.rope_base
@@ -108,11 +120,30 @@ class KVCache:
 @dataclass(frozen=True)
 class DecoderOutput:
     """``logits`` ``(batch, seq, vocab)``; ``attentions``: one ``(batch, heads, seq, past +
-    seq)`` tensor per layer; ``cache``: the :class:`KVCache` including these tokens."""
+    seq)`` tensor per layer listed in ``attention_layers`` (empty unless asked for);
+    ``cache``: the :class:`KVCache` including these tokens."""
 
     logits: torch.Tensor
     attentions: tuple[torch.Tensor, ...]
     cache: KVCache
+    attention_layers: tuple[int, ...] = ()
+
+
+def attention_layer_indices(layers: object, num_layers: int) -> tuple[int, ...]:
+    """Which layers' attention weights to keep: ``None`` or ``()`` none, ``"all"`` every layer,
+    or a sequence of layer indices in ``[0, num_layers)`` (kept in increasing order)."""
+    if layers is None:
+        return ()
+    if isinstance(layers, str):
+        checks.one_of(layers, "attention_layers", ["all"])
+        return tuple(range(num_layers))
+    if not isinstance(layers, Sequence | range):
+        raise ValueError(
+            f"attention_layers must be None, 'all' or a sequence of layer indices, got {layers!r}"
+        )
+    return tuple(
+        sorted({checks.int_in_range(i, "attention_layers", 0, num_layers - 1) for i in layers})
+    )
 
 
 class LlamaDecoder(nn.Module):
@@ -124,7 +155,7 @@ class LlamaDecoder(nn.Module):
 
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config = checks.instance_of(config, "config", LlamaConfig)
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.blocks = nn.ModuleList(LlamaBlock(config) for _ in range(config.num_layers))
         self.norm = RMSNorm(config.d_model, config.rms_norm_eps)
@@ -132,38 +163,52 @@ class LlamaDecoder(nn.Module):
         if config.tie_embeddings:
             self.lm_head.weight = self.embed.weight
 
-    def forward(self, token_ids: torch.Tensor, cache: KVCache | None = None) -> DecoderOutput:
+    def forward(
+        self,
+        token_ids: torch.Tensor,
+        cache: KVCache | None = None,
+        attention_layers: Sequence[int] | str | None = None,
+    ) -> DecoderOutput:
         """Read ``token_ids`` ``(batch, seq)``, after the ``cache.length`` tokens in ``cache``.
 
         Without a cache the tokens sit at positions ``0 .. seq - 1``; with one, they continue
         it. Raises ``ValueError`` beyond the context length ``max_positions``.
+
+        ``attention_layers`` (``None``, ``"all"`` or layer indices): whose attention weights
+        to return. Each layer's weights take ``batch x heads x seq x (past + seq) x 4`` bytes
+        (2.4 GB per layer for SmolLM2 at 8,192 tokens), so by default none is kept and a
+        layer's weights are freed as soon as the next layer runs.
         """
-        token_ids = torch.as_tensor(token_ids)
-        if token_ids.ndim != 2 or 0 in token_ids.shape or token_ids.is_floating_point():
-            raise ValueError(
-                f"token_ids must be integers of shape (batch, seq), got {tuple(token_ids.shape)}"
-            )
+        keep = attention_layer_indices(attention_layers, self.config.num_layers)
+        token_ids = checks.token_ids(token_ids, "token_ids", self.config.vocab_size)
+        if cache is not None:
+            checks.instance_of(cache, "cache", KVCache)
+            if len(cache.layers) != self.config.num_layers:
+                raise ValueError(
+                    f"cache must hold {self.config.num_layers} layers, got {len(cache.layers)}"
+                )
         past = 0 if cache is None else cache.length
         if past + token_ids.shape[1] > self.config.max_positions:
             raise ValueError(
                 f"the context holds at most {self.config.max_positions} tokens, got "
                 f"{past} cached + {token_ids.shape[1]} new"
             )
-        if token_ids.min() < 0 or token_ids.max() >= self.config.vocab_size:
-            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size})")
         x = self.embed(token_ids)
         attentions, new_cache = [], []
         for i, block in enumerate(self.blocks):
             x, weights, key_value = block(x, None if cache is None else cache.layers[i])
-            attentions.append(weights)
+            if i in keep:
+                attentions.append(weights)
+            del weights
             new_cache.append(key_value)
         logits = self.lm_head(self.norm(x))
-        return DecoderOutput(logits, tuple(attentions), KVCache(tuple(new_cache)))
+        return DecoderOutput(logits, tuple(attentions), KVCache(tuple(new_cache)), keep)
 
     @torch.no_grad()
     def load_gguf_tensors(self, tensors: dict[str, np.ndarray]) -> LlamaDecoder:
         """Copy llama.cpp tensors (names like ``blk.0.attn_q.weight``, already un-permuted by
         :func:`read_gguf`) into this decoder; returns self."""
+        checks.instance_of(tensors, "tensors", dict)
         names = {"embed.weight": "token_embd.weight", "norm.weight": "output_norm.weight"}
         if not self.config.tie_embeddings:
             names["lm_head.weight"] = "output.weight"
@@ -211,6 +256,8 @@ def unpermute_qk(weight: np.ndarray, heads: int) -> np.ndarray:
     :math:`j + d_{head}/2`. The converter's ``reshape(heads, 2, d/2, ...).swapaxes(1, 2)``
     is undone by ``reshape(heads, d/2, 2, ...).swapaxes(1, 2)``.
     """
+    weight = checks.float_array(weight, "weight", "(heads * d_head, d_model)", min_ndim=1)
+    heads = checks.positive_int(heads, "heads")
     rows = weight.shape[0]
     if rows % (2 * heads):
         raise ValueError(f"weight rows ({rows}) must be a multiple of 2 * heads = {2 * heads}")
@@ -229,10 +276,21 @@ def read_gguf(path: str | Path) -> tuple[LlamaConfig, dict[str, np.ndarray], dic
     from gguf import GGUFReader
     from gguf.quants import dequantize
 
+    if not isinstance(path, str | Path):
+        raise ValueError(f"path must be a str or Path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no gguf file at {path}")
-    reader = GGUFReader(str(path))
+        raise ValueError(f"path: no gguf file at {path}")
+    with path.open("rb") as file:
+        magic = file.read(4)
+    if magic != b"GGUF":
+        raise ValueError(
+            f"path: {path} is not a gguf file (it starts with {magic!r}, not b'GGUF')"
+        )
+    try:
+        reader = GGUFReader(str(path))
+    except (ValueError, KeyError, IndexError, OSError) as err:
+        raise ValueError(f"path: {path} is not a readable gguf file: {err}") from None
     meta = {name: field.contents() for name, field in reader.fields.items()}
     if meta.get("general.architecture") != "llama":
         raise ValueError(f"expected a llama architecture, got {meta.get('general.architecture')}")

@@ -11,9 +11,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from transformer_tutorial.plots import CATEGORY_COLORS, masked_attention_heatmap, new_axes
+from transformer_tutorial import checks
+from transformer_tutorial.checks import as_float_array
+from transformer_tutorial.plots import (
+    CATEGORY_COLORS,
+    masked_attention_heatmap,
+    new_axes,
+    plain_text,
+)
 from transformer_tutorial.record import AttentionRecord
-from transformer_tutorial.validation import as_float_array
 
 __all__ = ["three_masks", "loss_curves", "cost_curves"]
 
@@ -31,6 +37,8 @@ def three_masks(
     :meth:`~transformer_tutorial.models.Seq2SeqOutput.records` returns); ``masks``: the same
     keys -> boolean ``(q_len, k_len)``, ``True`` = may attend.
     """
+    checks.instance_of(records, "records", Mapping)
+    checks.instance_of(masks, "masks", Mapping)
     titles = {
         "encoder": "encoder self-attention\n(no mask)",
         "decoder": "decoder self-attention\n(causal mask)",
@@ -59,22 +67,23 @@ def loss_curves(
     log_scale: bool = True,
 ) -> Figure:
     """One line per named curve, value against training step (from 1)."""
-    if not curves:
+    if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must hold at least one named sequence of losses")
     ax = new_axes(None, figsize=(6.5, 3.6))
     for (name, values), color in zip(curves.items(), CATEGORY_COLORS, strict=False):
         values = as_float_array(values, name)
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"curve {name!r} must have shape (steps,), got {values.shape}")
-        ax.plot(np.arange(1, values.size + 1), values, label=name, color=color, linewidth=1.4)
+        ax.plot(np.arange(1, values.size + 1), values, label=plain_text(str(name), "curves"),
+                color=color, linewidth=1.4)
     if log_scale:
         ax.set_yscale("log")
     ax.set_xlabel("training step")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(plain_text(ylabel, "ylabel"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title, "title"))
     return ax.figure
 
 
@@ -98,15 +107,15 @@ def cost_curves(
                 f"series {name!r} must have one value per length, shape {lengths.shape}, "
                 f"got {values.shape}"
             )
-        ax.plot(lengths, values, "o", color=color, label=name)
+        ax.plot(lengths, values, "o", color=color, label=plain_text(str(name), "name"))
         if fits and name in fits:
             ax.plot(lengths, as_float_array(fits[name], name), "--", color=color, linewidth=1)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("sequence length n")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(plain_text(ylabel, "ylabel"))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title, "title"))
     return ax.figure

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from transformer_tutorial import checks
 from transformer_tutorial.layers import DecoderBlock, EncoderBlock
 from transformer_tutorial.positional import SinusoidalPositionalEncoding
 from transformer_tutorial.record import AttentionRecord
@@ -49,34 +50,6 @@ __all__ = [
 ]
 
 PAD_ID, BOS_ID, EOS_ID = (SPECIAL_TOKENS.index(t) for t in ("<pad>", "<bos>", "<eos>"))
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _check_ids(ids: object, name: str, vocab_size: int, max_len: int) -> torch.Tensor:
-    """``ids`` as a ``(batch, seq)`` int64 tensor with values in ``[0, vocab_size)``."""
-    ids = torch.as_tensor(ids)
-    if ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex():
-        raise ValueError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
-    if ids.ndim != 2 or 0 in ids.shape:
-        raise ValueError(
-            f"{name} must have shape (batch, seq) with seq >= 1, got {tuple(ids.shape)}"
-        )
-    if ids.shape[1] > max_len:
-        raise ValueError(
-            f"{name} must have shape (batch, seq) with seq <= max_len = {max_len}, "
-            f"got {tuple(ids.shape)}"
-        )
-    if ids.min() < 0 or ids.max() >= vocab_size:
-        raise ValueError(
-            f"{name} must lie in [0, vocab_size) = [0, {vocab_size}), "
-            f"got values in [{int(ids.min())}, {int(ids.max())}]"
-        )
-    return ids.long()
 
 
 def _final_norm(d_model: int, norm_first: bool, final_norm: bool | None, eps: float):
@@ -106,12 +79,13 @@ class TokenEmbedding(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int) -> None:
         super().__init__()
-        self.vocab_size = _positive_int(vocab_size, "vocab_size")
-        self.d_model = _positive_int(d_model, "d_model")
+        self.vocab_size = checks.positive_int(vocab_size, "vocab_size")
+        self.d_model = checks.positive_int(d_model, "d_model")
         self.embedding = nn.Embedding(vocab_size, d_model)
         nn.init.normal_(self.embedding.weight, std=d_model**-0.5)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = checks.token_ids(ids, "ids", self.vocab_size)
         return self.embedding(ids) * math.sqrt(self.d_model)
 
 
@@ -134,7 +108,7 @@ class Encoder(nn.Module):
         layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        _positive_int(num_layers, "num_layers")
+        checks.positive_int(num_layers, "num_layers")
         self.d_model = d_model
         self.layers = nn.ModuleList(
             EncoderBlock(d_model, num_heads, d_ff, norm_first, activation, layer_norm_eps)
@@ -161,7 +135,7 @@ class Encoder(nn.Module):
         """Copy a ``torch.nn.TransformerEncoder`` (same sizes and options); returns self."""
         if not isinstance(encoder, nn.TransformerEncoder):
             raise ValueError(
-                f"expected a torch.nn.TransformerEncoder, got {type(encoder).__name__}"
+                f"encoder: expected a torch.nn.TransformerEncoder, got {type(encoder).__name__}"
             )
         if len(encoder.layers) != len(self.layers):
             raise ValueError(f"expected {len(self.layers)} layers, got {len(encoder.layers)}")
@@ -187,7 +161,7 @@ class Decoder(nn.Module):
         layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
-        _positive_int(num_layers, "num_layers")
+        checks.positive_int(num_layers, "num_layers")
         self.d_model = d_model
         self.layers = nn.ModuleList(
             DecoderBlock(d_model, num_heads, d_ff, norm_first, activation, layer_norm_eps)
@@ -206,6 +180,9 @@ class Decoder(nn.Module):
         """Returns ``(output (batch, tgt_len, d_model), self_weights, cross_weights)``, one
         ``(batch, heads, tgt_len, tgt_len)`` and one ``(batch, heads, tgt_len, src_len)``
         tensor per layer. Masks are boolean, ``True`` = real token / may attend."""
+        like = self.layers[0].self_attn.w_q.weight
+        expected = f"(batch, tgt_len, d_model) = (batch, tgt_len, {self.d_model})"
+        y = checks.as_tensor(y, "y", like, expected, ndim=3, last_dim=self.d_model)
         self_weights, cross_weights = [], []
         for layer in self.layers:
             y, sw, cw = layer(
@@ -220,7 +197,7 @@ class Decoder(nn.Module):
         """Copy a ``torch.nn.TransformerDecoder`` (same sizes and options); returns self."""
         if not isinstance(decoder, nn.TransformerDecoder):
             raise ValueError(
-                f"expected a torch.nn.TransformerDecoder, got {type(decoder).__name__}"
+                f"decoder: expected a torch.nn.TransformerDecoder, got {type(decoder).__name__}"
             )
         if len(decoder.layers) != len(self.layers):
             raise ValueError(f"expected {len(self.layers)} layers, got {len(decoder.layers)}")
@@ -297,9 +274,9 @@ class EncoderDecoder(nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
-        _positive_int(src_vocab_size, "src_vocab_size")
-        _positive_int(tgt_vocab_size, "tgt_vocab_size")
-        self.max_len = _positive_int(max_len, "max_len")
+        checks.positive_int(src_vocab_size, "src_vocab_size")
+        checks.positive_int(tgt_vocab_size, "tgt_vocab_size")
+        self.max_len = checks.positive_int(max_len, "max_len")
         if share_embeddings and src_vocab_size != tgt_vocab_size:
             raise ValueError(
                 "share_embeddings needs one vocabulary: src_vocab_size == tgt_vocab_size, got "
@@ -320,6 +297,12 @@ class EncoderDecoder(nn.Module):
             self.generator.weight = self.tgt_embed.embedding.weight
 
     # -- the stack on vectors: torch.nn.Transformer's interface -----------------------------
+    def _check_vectors(self, x: object, name: str) -> torch.Tensor:
+        d = self.src_embed.d_model
+        expected = f"(batch, {name}_len, d_model) = (batch, {name}_len, {d})"
+        return checks.as_tensor(x, name, self.src_embed.embedding.weight, expected, ndim=3,
+                                last_dim=d)  # fmt: skip
+
     def transform(
         self,
         src: torch.Tensor,
@@ -333,6 +316,7 @@ class EncoderDecoder(nn.Module):
         Returns ``(output (batch, tgt_len, d_model), encoder_attention, decoder_attention,
         cross_attention)``. Padding masks are boolean, ``True`` = real token.
         """
+        src, tgt = self._check_vectors(src, "src"), self._check_vectors(tgt, "tgt")
         memory, enc_w = self.encoder(src, key_padding_mask=src_key_padding_mask)
         out, dec_w, cross_w = self.decoder(
             tgt, memory, causal=self.causal, key_padding_mask=tgt_key_padding_mask,
@@ -345,9 +329,10 @@ class EncoderDecoder(nn.Module):
         same sizes, ``final_norm=True``: torch always ends both stacks with a norm); returns
         self. Embeddings and output projection are not part of torch's module."""
         if not isinstance(transformer, nn.Transformer):
-            raise ValueError(f"expected a torch.nn.Transformer, got {type(transformer).__name__}")
+            name = type(transformer).__name__
+            raise ValueError(f"transformer: expected a torch.nn.Transformer, got {name}")
         if not transformer.batch_first:
-            raise ValueError("expected a torch.nn.Transformer with batch_first=True")
+            raise ValueError("transformer: expected a torch.nn.Transformer with batch_first=True")
         self.encoder.load_from_torch(transformer.encoder)
         self.decoder.load_from_torch(transformer.decoder)
         return self
@@ -357,7 +342,7 @@ class EncoderDecoder(nn.Module):
         return self.positions(embed(ids))
 
     def check_src(self, src_ids: object) -> torch.Tensor:
-        return _check_ids(src_ids, "src_ids", self.src_vocab_size, self.max_len)
+        return checks.token_ids(src_ids, "src_ids", self.src_vocab_size, self.max_len)
 
     def encode(self, src_ids: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``src_ids`` ``(batch, src_len)`` -> memory ``(batch, src_len, d_model)`` and the
@@ -371,7 +356,7 @@ class EncoderDecoder(nn.Module):
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """Logits ``(batch, tgt_len, tgt_vocab)`` for ``tgt_ids`` ``(batch, tgt_len)`` given
         ``memory`` from :meth:`encode`, and the decoder's self- and cross-attention."""
-        tgt_ids = _check_ids(tgt_ids, "tgt_ids", self.tgt_vocab_size, self.max_len)
+        tgt_ids = checks.token_ids(tgt_ids, "tgt_ids", self.tgt_vocab_size, self.max_len)
         src_ids = self.check_src(src_ids)
         if tgt_ids.shape[0] != src_ids.shape[0]:
             raise ValueError(
@@ -428,8 +413,8 @@ class DecoderOnlyLM(nn.Module):
         activation: str = "gelu",
     ) -> None:
         super().__init__()
-        self.vocab_size = _positive_int(vocab_size, "vocab_size")
-        self.max_len = _positive_int(max_len, "max_len")
+        self.vocab_size = checks.positive_int(vocab_size, "vocab_size")
+        self.max_len = checks.positive_int(max_len, "max_len")
         self.d_model, self.pad_id = d_model, pad_id
         self.embed = TokenEmbedding(vocab_size, d_model)
         self.positions = SinusoidalPositionalEncoding(max_len, d_model)
@@ -451,13 +436,14 @@ class DecoderOnlyLM(nn.Module):
         return self
 
     def forward(self, ids: torch.Tensor) -> LMOutput:
-        ids = _check_ids(ids, "ids", self.vocab_size, self.max_len)
+        ids = checks.token_ids(ids, "ids", self.vocab_size, self.max_len)
         out, weights = self.transform(self.positions(self.embed(ids)), ids != self.pad_id)
         return LMOutput(self.generator(out), weights)
 
 
 def num_parameters(model: nn.Module) -> int:
     """The number of distinct trainable numbers in ``model`` (a shared matrix counts once)."""
+    checks.instance_of(model, "model", nn.Module)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -484,7 +470,7 @@ def greedy_decode(
     """
     if not isinstance(model, EncoderDecoder):
         raise ValueError(f"model must be an EncoderDecoder, got {type(model).__name__}")
-    _positive_int(max_len, "max_len")
+    checks.positive_int(max_len, "max_len")
     if max_len + 1 > model.max_len:
         raise ValueError(f"max_len must be < the model's max_len = {model.max_len}, got {max_len}")
     src_ids = model.check_src(src_ids)
@@ -513,8 +499,8 @@ def greedy_generate(
     after a sequence's ``<eos>``). Reruns the model on the whole sequence at every step."""
     if not isinstance(model, DecoderOnlyLM):
         raise ValueError(f"model must be a DecoderOnlyLM, got {type(model).__name__}")
-    _positive_int(max_new_tokens, "max_new_tokens")
-    ids = _check_ids(prompt_ids, "prompt_ids", model.vocab_size, model.max_len)
+    checks.positive_int(max_new_tokens, "max_new_tokens")
+    ids = checks.token_ids(prompt_ids, "prompt_ids", model.vocab_size, model.max_len)
     if ids.shape[1] + max_new_tokens > model.max_len:
         raise ValueError(
             f"prompt_len + max_new_tokens must be <= max_len = {model.max_len}, got "

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from transformer_tutorial import checks
 from transformer_tutorial.positional import apply_rotary
 
 __all__ = [
@@ -52,20 +53,11 @@ __all__ = [
 ]
 
 
-def _as_tensor(x: object, name: str, like: torch.Tensor) -> torch.Tensor:
-    """``x`` as a floating tensor with the dtype and device of ``like``."""
-    if isinstance(x, torch.Tensor):
-        if not torch.is_floating_point(x):
-            raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-        return x
-    try:
-        return torch.as_tensor(x, dtype=like.dtype, device=like.device)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{name} must be an array of numbers: {err}") from None
-
-
 def _as_bool_mask(mask: object, name: str) -> torch.Tensor:
-    mask = torch.as_tensor(mask)
+    try:
+        mask = torch.as_tensor(mask)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be a boolean array (True = may attend): {err}") from None
     if mask.dtype != torch.bool:
         raise ValueError(
             f"{name} must be boolean (True = may attend), got dtype {mask.dtype}; "
@@ -93,6 +85,9 @@ def combine_masks(
     aligned, like ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``).
     All three are combined with a logical AND. Returns ``None`` when nothing is masked.
     """
+    for name, value in (("batch", batch), ("num_heads", num_heads), ("q_len", q_len),
+                        ("k_len", k_len)):  # fmt: skip
+        checks.positive_int(value, name)
     allowed: torch.Tensor | None = None
     if mask is not None:
         mask = _as_bool_mask(mask, "mask")
@@ -137,9 +132,8 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True) -> None:
         super().__init__()
-        for name, value in (("d_model", d_model), ("num_heads", num_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        d_model = checks.positive_int(d_model, "d_model")
+        num_heads = checks.positive_int(num_heads, "num_heads")
         if d_model % num_heads != 0:
             raise ValueError(
                 f"d_model must be divisible by num_heads (d_head = d_model / num_heads), "
@@ -161,34 +155,32 @@ class MultiHeadAttention(nn.Module):
 
         Feature ``h * d_head + j`` of ``x`` becomes feature ``j`` of head ``h``.
         """
-        if x.ndim != 3 or x.shape[-1] != self.d_model:
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.d_model:
             raise ValueError(
                 f"x must have shape (batch, seq, d_model) = (batch, seq, {self.d_model}), "
-                f"got {tuple(x.shape)}"
+                f"got {checks.shape_of(x)}"
             )
         batch, seq, _ = x.shape
         return x.view(batch, seq, self.num_heads, self.d_head).transpose(1, 2)
 
     def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, heads, seq, d_head) -> (batch, seq, d_model)``: the Concat of the heads."""
-        if x.ndim != 4 or x.shape[1] != self.num_heads or x.shape[-1] != self.d_head:
+        if (
+            not isinstance(x, torch.Tensor)
+            or x.ndim != 4
+            or x.shape[1] != self.num_heads
+            or x.shape[-1] != self.d_head
+        ):
             raise ValueError(
                 f"x must have shape (batch, heads, seq, d_head) = "
-                f"(batch, {self.num_heads}, seq, {self.d_head}), got {tuple(x.shape)}"
+                f"(batch, {self.num_heads}, seq, {self.d_head}), got {checks.shape_of(x)}"
             )
         batch, _, seq, _ = x.shape
         return x.transpose(1, 2).reshape(batch, seq, self.d_model)
 
     def _check_input(self, x: object, name: str, length: str) -> torch.Tensor:
-        x = _as_tensor(x, name, self.w_q.weight)
-        if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(
-                f"{name} must have shape (batch, {length}, d_model) = "
-                f"(batch, {length}, {self.d_model}), got {tuple(x.shape)}"
-            )
-        if 0 in x.shape:
-            raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
-        return x
+        expected = f"(batch, {length}, d_model) = (batch, {length}, {self.d_model})"
+        return checks.as_tensor(x, name, self.w_q.weight, expected, ndim=3, last_dim=self.d_model)
 
     def forward(
         self,
@@ -251,7 +243,8 @@ class MultiHeadAttention(nn.Module):
         keeps them apart as ``q_proj_weight``...), and :math:`W^O` as ``out_proj``.
         """
         if not isinstance(module, nn.MultiheadAttention):
-            raise ValueError(f"expected a torch.nn.MultiheadAttention, got {type(module).__name__}")
+            name = type(module).__name__
+            raise ValueError(f"module: expected a torch.nn.MultiheadAttention, got {name}")
         if module.embed_dim != self.d_model or module.num_heads != self.num_heads:
             raise ValueError(
                 f"expected embed_dim={self.d_model}, num_heads={self.num_heads}; "
@@ -284,7 +277,8 @@ class MultiHeadAttention(nn.Module):
     def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """A new :class:`MultiHeadAttention` with the configuration and weights of ``module``."""
         if not isinstance(module, nn.MultiheadAttention):
-            raise ValueError(f"expected a torch.nn.MultiheadAttention, got {type(module).__name__}")
+            name = type(module).__name__
+            raise ValueError(f"module: expected a torch.nn.MultiheadAttention, got {name}")
         new = cls(module.embed_dim, module.num_heads, bias=module.in_proj_bias is not None)
         new = new.to(dtype=module.out_proj.weight.dtype, device=module.out_proj.weight.device)
         return new.load_from_torch(module)
@@ -295,12 +289,14 @@ def max_abs_difference(a: object, b: object) -> float:
 
     How the book reports that two computations agree (ours against a reference).
     """
-    a = a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-    b = b.detach().cpu().double().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    a = checks.as_float_array(a, "a")
+    b = checks.as_float_array(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
     if a.size == 0:
         raise ValueError("a and b must not be empty")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must hold finite numbers (no NaN or inf)")
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
 
 
@@ -316,8 +312,7 @@ def multihead_steps(mha: MultiHeadAttention, x: torch.Tensor) -> dict[str, torch
     d_head); ``Concat`` (batch, seq, d_model); ``output`` = Concat · W^O (batch, seq, d_model).
     ``output`` and ``weights`` equal what ``mha(x)`` returns.
     """
-    if not isinstance(mha, MultiHeadAttention):
-        raise ValueError(f"mha must be a MultiHeadAttention, got {type(mha).__name__}")
+    checks.instance_of(mha, "mha", MultiHeadAttention)
     x = mha._check_input(x, "x", "seq")
     steps: dict[str, torch.Tensor] = {"X": x}
     steps["Q = X W^Q"] = mha.w_q(x)
@@ -342,8 +337,7 @@ def regroup_heads(mha: MultiHeadAttention, num_heads: int) -> MultiHeadAttention
     (over a longer :math:`d_{head}`, so also divided by a larger :math:`\\sqrt{d_{head}}`):
     one softmax then has to serve all their patterns at once.
     """
-    if not isinstance(mha, MultiHeadAttention):
-        raise ValueError(f"mha must be a MultiHeadAttention, got {type(mha).__name__}")
+    checks.instance_of(mha, "mha", MultiHeadAttention)
     new = MultiHeadAttention(mha.d_model, num_heads, bias=mha.w_q.bias is not None)
     new = new.to(dtype=mha.w_q.weight.dtype, device=mha.w_q.weight.device)
     new.load_state_dict(mha.state_dict())
@@ -366,9 +360,7 @@ _WORDS, _POSITIONS, _CONSTANT = 0, PATTERN_MAX_LEN, 2 * PATTERN_MAX_LEN
 
 def pattern_words(tokens: Sequence[str]) -> list[str]:
     """The distinct words of ``tokens`` in order of first appearance (the word slots)."""
-    if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens):
-        raise ValueError("tokens must be a sequence of token strings")
-    return list(dict.fromkeys(tokens))
+    return list(dict.fromkeys(checks.strings(tokens, "tokens", what="token strings")))
 
 
 def pattern_features(tokens: Sequence[str]) -> torch.Tensor:
@@ -379,6 +371,7 @@ def pattern_features(tokens: Sequence[str]) -> torch.Tensor:
     At most 16 tokens and 16 distinct words.
     """
     words = pattern_words(tokens)
+    tokens = list(tokens)
     if not 1 <= len(tokens) <= PATTERN_MAX_LEN or len(words) > PATTERN_MAX_LEN:
         raise ValueError(
             f"tokens must hold 1 to {PATTERN_MAX_LEN} tokens with at most {PATTERN_MAX_LEN} "
@@ -404,8 +397,7 @@ def pattern_heads(sharpness: float = 6.0) -> MultiHeadAttention:
     so the output's slot ``h`` (features ``16h .. 16h+15``) holds the words head ``h`` read.
     No biases.
     """
-    if isinstance(sharpness, bool) or not isinstance(sharpness, int | float) or sharpness <= 0:
-        raise ValueError(f"sharpness must be a number > 0, got {sharpness!r}")
+    sharpness = checks.positive_number(sharpness, "sharpness")
     d, n = _PATTERN_D_HEAD, PATTERN_MAX_LEN
     mha = MultiHeadAttention(len(HEAD_PATTERNS) * d, len(HEAD_PATTERNS), bias=False)
     w_q = torch.zeros(mha.d_model, mha.d_model)  # (out, in), as nn.Linear stores it
@@ -446,8 +438,7 @@ def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must have shape (batch, kv_heads, seq, d_head), got {shape}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups must be a positive integer, got {groups!r}")
+    groups = checks.positive_int(groups, "groups")
     return x.repeat_interleave(groups, dim=1)
 
 
@@ -478,11 +469,9 @@ class GroupedQueryAttention(nn.Module):
         bias: bool = False,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("d_model", d_model), ("num_heads", num_heads), ("num_kv_heads", num_kv_heads)
-        ):  # fmt: skip
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        d_model = checks.positive_int(d_model, "d_model")
+        num_heads = checks.positive_int(num_heads, "num_heads")
+        num_kv_heads = checks.positive_int(num_kv_heads, "num_kv_heads")
         if d_model % num_heads:
             raise ValueError(
                 f"d_model must be divisible by num_heads (d_head = d_model / num_heads), "
@@ -498,7 +487,7 @@ class GroupedQueryAttention(nn.Module):
         self.num_kv_heads = num_kv_heads
         self.groups = num_heads // num_kv_heads
         self.d_head = d_model // num_heads
-        self.rope_base = float(rope_base)
+        self.rope_base = checks.positive_number(rope_base, "rope_base")
         kv_dim = num_kv_heads * self.d_head
         self.w_q = nn.Linear(d_model, d_model, bias=bias)
         self.w_k = nn.Linear(d_model, kv_dim, bias=bias)
@@ -529,15 +518,20 @@ class GroupedQueryAttention(nn.Module):
         past + seq), (keys, values))`` where the last item, each ``(batch, kv_heads, past +
         seq, d_head)``, is the updated cache entry for this layer.
         """
-        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.d_model:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(
-                f"x must have shape (batch, seq, d_model) = (batch, seq, {self.d_model}), "
-                f"got {shape}"
-            )
+        expected = f"(batch, seq, d_model) = (batch, seq, {self.d_model})"
+        x = checks.as_tensor(x, "x", self.w_q.weight, expected, ndim=3, last_dim=self.d_model)
         batch, seq, _ = x.shape
         past = 0
         if past_key_value is not None:
+            if not (
+                isinstance(past_key_value, tuple | list)
+                and len(past_key_value) == 2
+                and all(isinstance(t, torch.Tensor) and t.ndim == 4 for t in past_key_value)
+            ):
+                raise ValueError(
+                    "past_key_value must be a pair of tensors (keys, values), each (batch, "
+                    "kv_heads, past, d_head)"
+                )
             past_k, past_v = past_key_value
             expected = (batch, self.num_kv_heads, past_k.shape[2], self.d_head)
             if past_k.shape != expected or past_v.shape != expected:
@@ -557,7 +551,9 @@ class GroupedQueryAttention(nn.Module):
         scores = (q / math.sqrt(self.d_head)) @ repeat_kv(k, self.groups).transpose(-2, -1)
         # Query i sits at position past + i and may attend keys 0 .. past + i.
         allowed = torch.ones(seq, past + seq, dtype=torch.bool, device=x.device).tril(past)
-        weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+        # In place, then freed: at 8,192 tokens one (heads, seq, seq) array is 2.4 GB.
+        weights = torch.softmax(scores.masked_fill_(~allowed, float("-inf")), dim=-1)
+        del scores, allowed
         context = weights @ repeat_kv(v, self.groups)  # (batch, heads, seq, d_head)
         output = self.w_o(context.transpose(1, 2).reshape(batch, seq, self.d_model))
         return output, weights, (k, v)

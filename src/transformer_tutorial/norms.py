@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from transformer_tutorial import checks
+
 __all__ = ["RMSNorm"]
 
 
@@ -30,23 +32,16 @@ class RMSNorm(nn.Module):
 
     def __init__(self, d_model: int, eps: float = 1e-6) -> None:
         super().__init__()
-        if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
-            raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
-        if not isinstance(eps, int | float) or not eps > 0:
-            raise ValueError(f"eps must be a number > 0, got {eps!r}")
-        self.d_model = d_model
-        self.eps = float(eps)
+        self.d_model = checks.positive_int(d_model, "d_model")
+        self.eps = checks.positive_number(eps, "eps")
         self.weight = nn.Parameter(torch.ones(d_model))
 
     def extra_repr(self) -> str:
         return f"{self.d_model}, eps={self.eps:g}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[-1] != self.d_model:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(
-                f"x must have shape (..., d_model) = (..., {self.d_model}), got {shape}"
-            )
+        expected = f"(..., d_model) = (..., {self.d_model})"
+        x = checks.as_tensor(x, "x", self.weight, expected, last_dim=self.d_model, keep_dtype=True)
         dtype = x.dtype
         h = x.to(torch.float64 if dtype == torch.float64 else torch.float32)
         h = h * torch.rsqrt(h.pow(2).mean(dim=-1, keepdim=True) + self.eps)

@@ -17,12 +17,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from transformer_tutorial.validation import as_float_array
+from transformer_tutorial import checks
+from transformer_tutorial.checks import as_float_array
 
 __all__ = [
     "ATTENTION_CMAP",
     "VALUE_CMAP",
     "ANNOTATE_MAX_CELLS",
+    "plain_text",
     "new_axes",
     "attention_heatmap",
     "matrix_heatmap",
@@ -42,14 +44,29 @@ KEY_AXIS_LABEL = "key: the token attended to"
 def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
     """``ax`` itself, or the axes of a new standalone figure of size ``figsize`` (inches)."""
     if ax is not None:
-        return ax
+        return checks.instance_of(ax, "ax", Axes)
+    if not (
+        isinstance(figsize, tuple | list)
+        and len(figsize) == 2
+        and all(checks.positive_number(v, "figsize") < 1000 for v in figsize)
+    ):
+        raise ValueError(f"figsize must be (width, height) in inches, got {figsize!r}")
     fig = Figure(figsize=figsize, layout="constrained")
     return fig.add_subplot()
 
 
+def plain_text(text: str, name: str = "text") -> str:
+    """``text`` ready to be drawn as it is: every ``$`` escaped, so matplotlib never reads
+    mathtext (a token ``$$`` or ``$x$`` is data, not markup). Every figure of the package
+    passes the caller's text (tokens, titles, axis and legend labels) through here."""
+    return checks.text(text, name, allow_empty=True).replace("$", "\\$")
+
+
 def _check_labels(labels: Sequence[str], size: int, name: str, axis: str) -> list[str]:
+    if isinstance(labels, str | bytes) or not isinstance(labels, Sequence | np.ndarray):
+        raise ValueError(f"{name} must be a sequence of labels, got {type(labels).__name__}")
     labels = [
-        label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
+        plain_text(label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…")
         for label in map(str, labels)
     ]
     if len(labels) != size:
@@ -88,8 +105,8 @@ def _heatmap(
     if annotate:
         _annotate(ax, values, image, fmt)
     if title:
-        ax.set_title(title)
-    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=0.8)
+        ax.set_title(plain_text(title, "title"))
+    ax.figure.colorbar(image, ax=ax, label=plain_text(colorbar_label, "colorbar_label"), shrink=0.8)
     return ax
 
 
@@ -155,8 +172,8 @@ def matrix_heatmap(
     norm = mcolors.Normalize(vmin=-bound, vmax=bound)
     ax = _heatmap(values, rows, cols, ax, VALUE_CMAP, norm, annotate, ".2f", title,
                   colorbar_label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(plain_text(xlabel, "xlabel"))
+    ax.set_ylabel(plain_text(ylabel, "ylabel"))
     return ax.figure
 
 
@@ -197,8 +214,7 @@ def head_grid(
         raise ValueError(f"titles must have one entry per head ({heads}), got {len(titles)}")
     if ncols is None:
         ncols = min(heads, 4)
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = checks.positive_int(ncols, "ncols")
     ncols = min(ncols, heads)
     nrows = -(-heads // ncols)
     if figure is None:
@@ -258,9 +274,9 @@ def bar_chart(
     ax.invert_yaxis()
     ax.set_xlim(low, high)
     ax.axvline(0.0, color="black", linewidth=0.8)
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(plain_text(xlabel, "xlabel"))
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title, "title"))
     return ax.figure
 
 
@@ -287,8 +303,7 @@ def value_histograms(
         samples = {"": samples}
     if not samples:
         raise ValueError("samples must hold at least one array")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    checks.positive_int(bins, "bins")
     arrays = {}
     for label, values in samples.items():
         values = as_float_array(values, f"samples[{label!r}]").ravel()
@@ -306,13 +321,13 @@ def value_histograms(
     for label, values in arrays.items():
         name = f"{label}: std {values.std():.3g}" if label else f"std {values.std():.3g}"
         ax.hist(np.clip(values, xlim[0], xlim[1]), bins=edges, density=True, alpha=0.6,
-                label=name)
+                label=plain_text(name, "samples"))
     ax.set_xlim(*xlim)
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(plain_text(xlabel, "xlabel"))
     ax.set_ylabel("density")
     ax.legend(fontsize=8, loc="upper right")
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title, "title"))
     return ax.figure
 
 
@@ -335,7 +350,7 @@ def weights_and_scores(
     value_histograms({"scores": scores}, ax=right, bins=80, xlim=score_xlim, xlabel="score",
                      title="scores fed to the softmax")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(plain_text(title, "title"))
     return figure
 
 
@@ -365,7 +380,7 @@ def spread_vs_dimension(
     ax.set_ylabel(r"std of $q \cdot k$")
     ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title, "title"))
     return ax.figure
 
 
@@ -380,7 +395,10 @@ def masked_attention_heatmap(
     """:func:`attention_heatmap` of ``weights`` ``(q_len, k_len)`` with the cells that ``mask``
     (boolean, broadcastable to the weights, ``True`` = may attend) hides hatched over."""
     weights = as_float_array(weights, "weights")
-    mask = np.asarray(mask)
+    try:
+        mask = np.asarray(mask)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"mask must be a boolean array (True = may attend): {err}") from None
     if mask.dtype != np.bool_:
         raise ValueError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
     try:
@@ -437,7 +455,7 @@ def scores_vs_weights(
     bar_chart(weights, tokens, ax=right, xlabel="attention weight", value_range=(0.0, 1.0),
               title=f"softmax weights: 0 to 1, sum = {weights.sum():.4f}")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(plain_text(title, "title"))
     return figure
 
 
@@ -467,26 +485,25 @@ def contribution_bars(
     if not np.isfinite(contributions).all():
         raise ValueError("contributions must be finite")
     k_len, d = contributions.shape
-    tokens = [str(t) for t in key_tokens]
+    tokens = [str(t) for t in checks.strings(key_tokens, "key_tokens")]
     if len(tokens) != k_len:
         raise ValueError(
             f"key_tokens must have one label per row of contributions ({k_len}), got {len(tokens)}"
         )
     features = _check_labels(feature_labels, d, "feature_labels", "column of contributions")
-    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= len(CATEGORY_COLORS):
-        raise ValueError(f"top must be an integer in [1, {len(CATEGORY_COLORS)}], got {top!r}")
+    top = checks.int_in_range(top, "top", 1, len(CATEGORY_COLORS))
     references = dict(references or {})
     if len(references) > len(REFERENCE_MARKERS):
         raise ValueError(f"at most {len(REFERENCE_MARKERS)} references, got {len(references)}")
     for name, vector in references.items():
-        references[name] = as_float_array(vector, f"references[{name!r}]")
+        references[name] = checks.float_array(vector, f"references[{name!r}]", f"(d,) = ({d},)")
         if references[name].shape != (d,):
             raise ValueError(
                 f"references[{name!r}] must have shape (d,) = ({d},), got {references[name].shape}"
             )
 
     if weights is not None:
-        weights = as_float_array(weights, "weights")
+        weights = checks.float_array(weights, "weights", f"(k_len,) = ({k_len},)")
         if weights.shape != (k_len,):
             raise ValueError(f"weights must have shape (k_len,) = ({k_len},), got {weights.shape}")
     order = np.argsort(-np.abs(contributions).sum(axis=1), kind="stable")
@@ -504,7 +521,7 @@ def contribution_bars(
     up, down = np.zeros(d), np.zeros(d)
     for values, label, color in segments:
         positive, negative = np.maximum(values, 0.0), np.minimum(values, 0.0)
-        ax.bar(x, positive, bottom=up, width=0.55, color=color, label=label,
+        ax.bar(x, positive, bottom=up, width=0.55, color=color, label=plain_text(label),
                edgecolor="white", linewidth=0.5)
         ax.bar(x, negative, bottom=down, width=0.55, color=color, edgecolor="white",
                linewidth=0.5)
@@ -514,7 +531,7 @@ def contribution_bars(
               label="sum: the context vector")
     for (name, vector), marker in zip(references.items(), REFERENCE_MARKERS, strict=False):
         ax.scatter(x + 0.38, vector, marker=marker, s=40, facecolors="none",
-                   edgecolors="black", zorder=3, label=name)
+                   edgecolors="black", zorder=3, label=plain_text(str(name), "references"))
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(x, features)
     ax.set_xlim(-0.6, d - 0.3)
@@ -525,7 +542,7 @@ def contribution_bars(
     ax.set_ylabel("value")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title, "title"))
     return ax.figure
 
 
@@ -562,11 +579,11 @@ def dense_heatmap(
     ax = new_axes(ax, figsize=figsize)
     image = ax.imshow(values, cmap=VALUE_CMAP, vmin=-bound, vmax=bound, aspect="auto",
                       interpolation="nearest")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(plain_text(xlabel, "xlabel"))
+    ax.set_ylabel(plain_text(ylabel, "ylabel"))
     if title:
-        ax.set_title(title)
-    ax.figure.colorbar(image, ax=ax, label=colorbar_label, shrink=0.8)
+        ax.set_title(plain_text(title, "title"))
+    ax.figure.colorbar(image, ax=ax, label=plain_text(colorbar_label, "colorbar_label"), shrink=0.8)
     return ax.figure
 
 
@@ -596,8 +613,7 @@ def position_profile(
         )
     if not np.isfinite(vector).all() or not np.isfinite(similarities).all():
         raise ValueError("vector and similarities must be finite")
-    if isinstance(position, bool) or not 0 <= int(position) < similarities.size:
-        raise ValueError(f"position must be in [0, {similarities.size}), got {position!r}")
+    position = checks.int_in_range(position, "position", 0, similarities.size - 1)
     fig = Figure(figsize=(7.0, 5.2), layout="constrained")
     top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.3))
     cmap = matplotlib.colormaps[VALUE_CMAP]
@@ -607,7 +623,7 @@ def position_profile(
     top.set_xlim(-0.5, vector.size - 0.5)
     top.set_xlabel("feature")
     top.set_ylabel("value")
-    top.set_title(vector_label)
+    top.set_title(plain_text(vector_label, "vector_label"))
     positions = np.arange(similarities.size)
     bottom.plot(positions, similarities, color=CATEGORY_COLORS[0], marker=".", linewidth=1.5,
                 label=f"position {position}")
@@ -625,10 +641,10 @@ def position_profile(
     if value_range is not None:
         bottom.set_ylim(*value_range)
     bottom.set_xlabel("other position n")
-    bottom.set_ylabel(similarity_label)
+    bottom.set_ylabel(plain_text(similarity_label, "similarity_label"))
     bottom.legend(loc="upper right", fontsize=8)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(plain_text(title, "title"))
     return fig
 
 
@@ -663,7 +679,7 @@ def feature_bars(
     ax.set_ylabel("value")
     ax.legend(loc="upper right", fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title, "title"))
     return ax.figure
 
 

@@ -35,6 +35,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from transformer_tutorial import checks
+
 __all__ = [
     "sinusoidal_encoding",
     "sinusoidal_shift_matrix",
@@ -55,23 +57,23 @@ __all__ = [
 ]
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _even_positive_int(value: object, name: str) -> int:
-    _positive_int(value, name)
+    checks.positive_int(value, name)
     if value % 2:
         raise ValueError(f"{name} must be even (features come in sin/cos pairs), got {value}")
     return value
 
 
 def _positive_base(base: float) -> float:
-    if not isinstance(base, int | float) or not math.isfinite(base) or base <= 1:
+    if checks.finite_number(base, "base") <= 1:
         raise ValueError(f"base must be a finite number > 1, got {base!r}")
     return float(base)
+
+
+def _float_dtype(dtype: object) -> torch.dtype:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch dtype, got {dtype!r}")
+    return dtype
 
 
 def _frequencies(d_model: int, base: float, dtype: torch.dtype) -> torch.Tensor:
@@ -90,9 +92,10 @@ def sinusoidal_encoding(
     Even columns hold the sines, odd columns the cosines; computed in float64, returned as
     ``dtype``.
     """
-    _positive_int(num_positions, "num_positions")
+    checks.positive_int(num_positions, "num_positions")
     _even_positive_int(d_model, "d_model")
     base = _positive_base(base)
+    dtype = _float_dtype(dtype)
     pos = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (positions, 1)
     angles = pos * _frequencies(d_model, base, torch.float64)[None, :]  # (positions, d/2)
     pe = torch.empty(num_positions, d_model, dtype=torch.float64)
@@ -113,10 +116,10 @@ def sinusoidal_shift_matrix(
     :math:`\\cos((p+k)\\omega) = \\cos(p\\omega)\\cos(k\\omega) - \\sin(p\\omega)\\sin(k\\omega)`.
     It does not depend on :math:`p`; ``k`` may be negative.
     """
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise ValueError(f"k (the offset) must be an integer, got {k!r}")
+    k = checks.integer(k, "k (the offset)")
     _even_positive_int(d_model, "d_model")
     base = _positive_base(base)
+    dtype = _float_dtype(dtype)
     theta = k * _frequencies(d_model, base, torch.float64)  # (d/2,)
     c, s = torch.cos(theta), torch.sin(theta)
     m = torch.zeros(d_model, d_model, dtype=torch.float64)
@@ -129,20 +132,19 @@ def sinusoidal_shift_matrix(
     return m.to(dtype)
 
 
-def _check_sequence(x: torch.Tensor, d_model: int, max_len: int, offset: int) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != d_model:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(
-            f"x must be a tensor of shape (batch, seq, d_model) = (batch, seq, {d_model}), "
-            f"got {shape}"
-        )
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"offset must be an integer >= 0, got {offset!r}")
+def _check_sequence(
+    x: object, like: torch.Tensor, d_model: int, max_len: int, offset: int
+) -> torch.Tensor:
+    """``x`` as a finite tensor ``(batch, seq, d_model)`` whose positions fit ``max_len``."""
+    expected = f"(batch, seq, d_model) = (batch, seq, {d_model})"
+    x = checks.as_tensor(x, "x", like, expected, ndim=3, last_dim=d_model, keep_dtype=True)
+    checks.non_negative_int(offset, "offset")
     if offset + x.shape[1] > max_len:
         raise ValueError(
             f"positions offset..offset+seq-1 must lie in [0, max_len) = [0, {max_len}), "
             f"got offset={offset}, seq={x.shape[1]}"
         )
+    return x
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -154,12 +156,12 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def __init__(self, max_len: int, d_model: int, base: float = 10000.0) -> None:
         super().__init__()
-        self.max_len = _positive_int(max_len, "max_len")
+        self.max_len = checks.positive_int(max_len, "max_len")
         self.d_model = _even_positive_int(d_model, "d_model")
         self.register_buffer("table", sinusoidal_encoding(max_len, d_model, base), persistent=False)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        _check_sequence(x, self.d_model, self.max_len, offset)
+        x = _check_sequence(x, self.table, self.d_model, self.max_len, offset)
         return x + self.table[offset : offset + x.shape[1]].to(x.dtype)
 
 
@@ -172,20 +174,29 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, max_len: int, d_model: int) -> None:
         super().__init__()
-        self.max_len = _positive_int(max_len, "max_len")
-        self.d_model = _positive_int(d_model, "d_model")
+        self.max_len = checks.positive_int(max_len, "max_len")
+        self.d_model = checks.positive_int(d_model, "d_model")
         self.embedding = nn.Embedding(max_len, d_model)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        _check_sequence(x, self.d_model, self.max_len, offset)
+        x = _check_sequence(x, self.embedding.weight, self.d_model, self.max_len, offset)
         positions = torch.arange(offset, offset + x.shape[1], device=x.device)
         return x + self.embedding(positions).to(x.dtype)
 
 
 def _check_positions(positions: object) -> torch.Tensor:
-    positions = torch.as_tensor(positions)
+    if isinstance(positions, str | bytes):
+        raise ValueError("positions must be numbers of shape (seq,) or (batch, seq), got a string")
+    try:
+        positions = torch.as_tensor(positions)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            f"positions must be numbers of shape (seq,) or (batch, seq): {err}"
+        ) from None
     if positions.dtype == torch.bool or positions.is_complex():
         raise ValueError(f"positions must be integers or reals, got dtype {positions.dtype}")
+    if positions.is_floating_point() and not bool(torch.isfinite(positions).all()):
+        raise ValueError("positions must be finite (no NaN or inf)")
     if positions.ndim not in (1, 2) or 0 in positions.shape:
         raise ValueError(
             f"positions must have shape (seq,) or (batch, seq), got {tuple(positions.shape)}"
@@ -203,6 +214,7 @@ def rotary_inverse_frequencies(
     """
     _even_positive_int(d_head, "d_head")
     base = _positive_base(base)
+    dtype = _float_dtype(dtype)
     two_j = torch.arange(0, d_head, 2, dtype=torch.int64).to(dtype)
     return 1.0 / (base ** (two_j / d_head))
 
@@ -234,7 +246,7 @@ def rotary_cos_sin(
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     """:math:`[x_1, x_2] \\mapsto [-x_2, x_1]` on the last axis (halves of size ``d/2``)."""
-    if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[-1] % 2:
+    if not isinstance(x, torch.Tensor) or x.ndim < 1 or x.shape[-1] % 2 or 0 in x.shape:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a tensor of shape (..., d) with d even, got {shape}")
     half = x.shape[-1] // 2
@@ -257,6 +269,10 @@ def apply_rotary(
     if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x) or x.ndim < 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a floating tensor of shape (..., seq, d_head), got {shape}")
+    if x.shape[-1] % 2:
+        raise ValueError(f"x (..., seq, d_head): d_head must be even, got {tuple(x.shape)}")
+    if 0 in x.shape:
+        raise ValueError(f"x (..., seq, d_head) must not be empty, got {tuple(x.shape)}")
     seq, d_head = x.shape[-2], x.shape[-1]
     if positions is None:
         positions = torch.arange(seq, device=x.device)
@@ -292,6 +308,8 @@ def position_dot_products(table: torch.Tensor, cosine: bool = False) -> torch.Te
         shape = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
         raise ValueError(f"table must be a tensor of shape (positions, d), got {shape}")
     table = table.detach()
+    if not torch.is_floating_point(table) or not bool(torch.isfinite(table).all()):
+        raise ValueError("table must hold finite floating-point numbers")
     if cosine:
         norms = table.norm(dim=-1, keepdim=True)
         if (norms == 0).any():
@@ -337,7 +355,7 @@ def rotary_scores(
         raise ValueError(
             f"q and k must both be (d_head,), got {tuple(q.shape)} and {tuple(k.shape)}"
         )
-    _positive_int(num_positions, "num_positions")
+    checks.positive_int(num_positions, "num_positions")
     positions = torch.arange(num_positions)
     rq = apply_rotary(q.expand(num_positions, -1), positions, base)  # (positions, d_head)
     rk = apply_rotary(k.expand(num_positions, -1), positions, base)
@@ -383,8 +401,7 @@ def offset_reference(matrix: torch.Tensor, position: int) -> torch.Tensor:
         shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
         raise ValueError(f"matrix must be a square tensor (positions, positions), got {shape}")
     n = matrix.shape[0]
-    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < n:
-        raise ValueError(f"position must be an integer in [0, {n}), got {position!r}")
+    position = checks.int_in_range(position, "position", 0, n - 1)
     matrix = matrix.detach()
     after = matrix[0, : n - position]  # offsets 0 .. n-1-position
     before = matrix[1 : position + 1, 0].flip(0)  # offsets -position .. -1
@@ -395,7 +412,10 @@ def embed_tokens(tokens: Sequence[str], table: object) -> torch.Tensor:
     """The embeddings of ``tokens`` alone, no position information: ``(1, seq, d_model)``
     float32, row :math:`p` the vector of token :math:`p` in ``table`` (an
     :class:`~transformer_tutorial.embeddings.EmbeddingTable`)."""
-    return torch.as_tensor(table.lookup(list(tokens)), dtype=torch.float32)[None]
+    from transformer_tutorial.embeddings import EmbeddingTable
+
+    checks.instance_of(table, "table", EmbeddingTable)
+    return torch.as_tensor(table.lookup(tokens), dtype=torch.float32)[None]
 
 
 def embed_with_positions(tokens: Sequence[str], table: object) -> torch.Tensor:

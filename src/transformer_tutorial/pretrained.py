@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +32,12 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from transformer_tutorial import checks
 from transformer_tutorial.bert import BertEncoder
 from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.embeddings import cosine_similarity
 from transformer_tutorial.generation import Generation, generate
-from transformer_tutorial.llama import LlamaDecoder, read_gguf
+from transformer_tutorial.llama import LlamaDecoder, attention_layer_indices, read_gguf
 from transformer_tutorial.probing import similarity_by_layer
 from transformer_tutorial.record import AttentionRecord
 
@@ -48,6 +48,9 @@ __all__ = [
     "smollm2_gguf_path",
     "smollm2_tokenizer_from_gguf",
     "TokenizedText",
+    "ChatPrompt",
+    "byte_level_bytes",
+    "show_bytes",
     "EncoderRun",
     "DecoderRun",
     "GeneratedText",
@@ -59,34 +62,10 @@ __all__ = [
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SYSTEM_PROMPT = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
-_ALLOWED_CONTROL = {"\t", "\n", "\r"}
-_REJECTED_CATEGORIES = {
-    "Cc": "a control character",
-    "Cf": "an invisible formatting character",
-    "Cs": "a lone surrogate",
-    "Co": "a private-use character",
-    "Cn": "an unassigned code point",
-}
-
-
-def check_text(text: object, name: str = "text") -> str:
-    """``text`` if it is a non-empty string of ordinary characters, else ``ValueError``.
-
-    Rejected: non-strings, empty or whitespace-only text, and control, invisible formatting,
-    surrogate, private-use and unassigned characters (named by their code point).
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"{name} must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise ValueError(f"{name} is empty: type at least one word")
-    for char in text:
-        kind = _REJECTED_CATEGORIES.get(unicodedata.category(char))
-        if kind and char not in _ALLOWED_CONTROL:
-            raise ValueError(
-                f"{name} contains {kind}, U+{ord(char):04X}; use ordinary letters, digits, "
-                "punctuation and spaces"
-            )
-    return text
+check_text = checks.reader_text
+# Attention weights a run keeps at most (bytes, all layers together); beyond it, ask for
+# fewer layers (``attention_layers``). 2 GiB: SmolLM2's 30 layers x 9 heads at 1,400 tokens.
+ATTENTION_BUDGET_BYTES = 2**31
 
 
 def minilm_folder() -> Path:
@@ -122,7 +101,7 @@ class TokenizedText:
     def index(self, token: str) -> int:
         """Position of the first occurrence of ``token`` (as in ``tokens``)."""
         if token not in self.tokens:
-            raise ValueError(f"{token!r} is not one of the tokens {list(self.tokens)}")
+            raise ValueError(f"token {token!r} is not one of the tokens {list(self.tokens)}")
         return self.tokens.index(token)
 
 
@@ -164,7 +143,8 @@ class MiniLM:
         unknown = [text[a:b] for i, (a, b) in spans if i == unk]
         if unknown:
             raise ValueError(
-                f"MiniLM's vocabulary has no tokens for {unknown}: it would read them as [UNK]"
+                f"text: MiniLM's vocabulary has no tokens for {unknown}: it would read them "
+                "as [UNK]"
             )
         if len(encoding.ids) > self.context:
             raise ValueError(
@@ -190,6 +170,7 @@ class MiniLM:
     def contextual_vectors(self, text: str, word: str) -> np.ndarray:
         """The vector of ``word`` (a token of ``text``) after each layer, ``(layers + 1,
         d_model)``; row 0 is its input embedding (word + position + segment, normalized)."""
+        word = check_text(word, "word")
         run = self.encode(text)
         return run.hidden_states[:, run.text.index(word)]
 
@@ -213,7 +194,8 @@ class MiniLM:
         The "Apple" experiment: "apple" in a sentence about phones against company names,
         and in one about pie against fruit names.
         """
-        if isinstance(anchors, str) or not anchors:
+        anchors = checks.strings(anchors, "anchors")
+        if not anchors:
             raise ValueError("anchors must be a non-empty list of words")
         anchor = np.mean([self.contextual_vectors(a, a.lower()) for a in anchors], axis=0)
         return similarity_by_layer(self.contextual_vectors(text, word), anchor)
@@ -226,8 +208,7 @@ class MiniLM:
         special tokens, no single characters). ``word`` must be one token of the vocabulary.
         """
         word = check_text(word, "word").strip().lower()
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
-            raise ValueError(f"k must be an integer in [1, 100], got {k!r}")
+        k = checks.int_in_range(k, "k", 1, 100)
         word_id = self.tokenizer.token_to_id(word)
         if word_id is None:
             pieces = self.tokenizer.encode(word, add_special_tokens=False).tokens
@@ -249,6 +230,9 @@ def load_minilm() -> MiniLM:
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
+    # Text from a reader is text: "[CLS]" typed in a sentence is five characters, not the
+    # special token (which only the post-processor adds, around every text).
+    tokenizer.encode_special_tokens = True
     return MiniLM(BertEncoder.from_pretrained(folder), tokenizer)
 
 
@@ -258,11 +242,14 @@ def load_minilm() -> MiniLM:
 @dataclass(frozen=True)
 class DecoderRun:
     """SmolLM2 on one text: its tokens, ``logits`` ``(seq, vocab)`` (row :math:`i` scores the
-    token after position :math:`i`) and the (causal) attention of every layer and head."""
+    token after position :math:`i`) and the (causal) attention of every head in the layers
+    ``attention_layers`` (``record.weights[i]`` is layer ``attention_layers[i]``; ``None``
+    when no layer was asked for)."""
 
     text: TokenizedText
     logits: np.ndarray
-    record: AttentionRecord
+    record: AttentionRecord | None
+    attention_layers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,6 +264,64 @@ class GeneratedText:
     generation: Generation
 
 
+class ChatPrompt(str):
+    """A prompt built by code, :meth:`SmolLM2.chat_prompt`: a string (it prints as the chat
+    template's text) that remembers which of its pieces are special tokens.
+
+    ``parts``: ``(piece, is_special)`` in order. Only a ``ChatPrompt`` turns ``<|im_start|>``
+    or ``<|im_end|>`` into special tokens; in any other string (including one made by adding
+    to a ``ChatPrompt``) they are text.
+    """
+
+    parts: tuple[tuple[str, bool], ...]
+
+    def __new__(cls, *parts: tuple[str, bool]) -> ChatPrompt:
+        for piece, is_special in parts:
+            checks.text(piece, "piece", allow_empty=True)
+            checks.instance_of(is_special, "is_special", bool)
+        prompt = super().__new__(cls, "".join(piece for piece, _ in parts))
+        prompt.parts = tuple(parts)
+        return prompt
+
+
+@functools.cache
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, inverted: the printable character standing for each byte
+    (``"Ġ"`` for a space) -> the byte."""
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    chars = printable + [256 + n for n in range(256 - len(printable))]
+    byte_values = printable + [b for b in range(256) if b not in printable]
+    return {chr(c): b for c, b in zip(chars, byte_values, strict=True)}
+
+
+def byte_level_bytes(token: str) -> bytes:
+    """The bytes a byte-level BPE token string (GPT-2 alphabet, e.g. ``"Ġcat"``) stands for."""
+    token = checks.text(token, "token", allow_empty=True)
+    alphabet = _byte_level_alphabet()
+    unknown = [c for c in token if c not in alphabet]
+    if unknown:
+        raise ValueError(f"token {token!r} is not in the byte-level alphabet: {unknown}")
+    return bytes(alphabet[c] for c in token)
+
+
+def show_bytes(data: bytes) -> str:
+    """``data`` decoded as UTF-8, every byte that is not part of a whole character written
+    ``<0xE4>`` (the byte tokens' notation of SentencePiece and llama.cpp)."""
+    if not isinstance(data, bytes | bytearray):
+        raise ValueError(f"data must be bytes, got {type(data).__name__}")
+    out, start = [], 0
+    while start < len(data):
+        try:
+            out.append(data[start:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as err:
+            out.append(data[start : start + err.start].decode("utf-8"))
+            bad = data[start + err.start : start + err.end]
+            out.extend(f"<0x{b:02X}>" for b in bad)
+            start += err.end
+    return "".join(out)
+
+
 def smollm2_tokenizer_from_gguf(meta: dict[str, object]) -> Tokenizer:
     """SmolLM2's byte-level BPE tokenizer from the gguf metadata (``tokenizer.ggml.*``).
 
@@ -286,6 +331,7 @@ def smollm2_tokenizer_from_gguf(meta: dict[str, object]) -> Tokenizer:
     """
     from tokenizers import decoders, models, pre_tokenizers
 
+    checks.instance_of(meta, "meta", dict)
     if meta.get("tokenizer.ggml.model") != "gpt2" or meta.get("tokenizer.ggml.pre") != "smollm":
         raise ValueError(
             "expected a byte-level BPE tokenizer of pre-tokenizer type 'smollm', got "
@@ -303,6 +349,9 @@ def smollm2_tokenizer_from_gguf(meta: dict[str, object]) -> Tokenizer:
     )
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.add_special_tokens([t for t, kind in zip(tokens, types, strict=True) if kind == 3])
+    # Special tokens come only from the code that builds a prompt (ChatPrompt), never from
+    # text: a message holding "<|im_end|>" cannot close its turn and open another.
+    tokenizer.encode_special_tokens = True
     return tokenizer
 
 
@@ -320,25 +369,54 @@ class SmolLM2:
         """The most tokens the decoder reads (prompt plus generated): 8192."""
         return self.model.config.max_positions
 
-    def token_strings(self, ids: tuple[int, ...] | list[int]) -> tuple[str, ...]:
-        """Each token id decoded on its own (a leading space shows as a space)."""
-        return tuple(self.tokenizer.decode([i], skip_special_tokens=False) for i in ids)
+    def token_strings(self, ids: Sequence[int]) -> tuple[str, ...]:
+        """Each token id shown on its own: its bytes as UTF-8 text (a leading space shows as a
+        space), special tokens by name. A token holding only part of a character (CJK, emoji
+        and combining marks often span two or three tokens) shows those bytes as ``<0xE4>``,
+        the byte tokens' notation of SentencePiece and llama.cpp, instead of the replacement
+        character U+FFFD."""
+        ids = checks.token_id_list(ids, "ids", self.tokenizer.get_vocab_size())
+        special = self.tokenizer.get_added_tokens_decoder()
+        return tuple(
+            special[i].content if i in special
+            else show_bytes(byte_level_bytes(self.tokenizer.id_to_token(i)))
+            for i in ids
+        )  # fmt: skip
 
     @staticmethod
-    def chat_prompt(message: str) -> str:
+    def chat_prompt(message: str) -> ChatPrompt:
         """``message`` as a user turn in SmolLM2's chat format (the gguf's chat template, with
-        its default system prompt), ending where the assistant's answer begins."""
+        its default system prompt), ending where the assistant's answer begins.
+
+        The result prints as the template's text; its ``<|im_start|>`` and ``<|im_end|>`` are
+        special tokens only because this function put them there: the same characters inside
+        ``message`` stay text."""
         message = check_text(message, "message")
-        return (
-            f"<|im_start|>system\n{SMOLLM2_SYSTEM_PROMPT}<|im_end|>\n"
-            f"<|im_start|>user\n{message}<|im_end|>\n<|im_start|>assistant\n"
-        )
+        return ChatPrompt(
+            ("<|im_start|>", True), (f"system\n{SMOLLM2_SYSTEM_PROMPT}", False),
+            ("<|im_end|>", True), ("\n", False),
+            ("<|im_start|>", True), (f"user\n{message}", False), ("<|im_end|>", True),
+            ("\n", False), ("<|im_start|>", True), ("assistant\n", False),
+        )  # fmt: skip
+
+    def _encode(self, text: str) -> list[int]:
+        if not isinstance(text, ChatPrompt):
+            return self.tokenizer.encode(text, add_special_tokens=False).ids
+        ids: list[int] = []
+        for piece, is_special in text.parts:
+            if is_special:
+                ids.append(self.tokenizer.token_to_id(piece))
+            else:
+                ids.extend(self.tokenizer.encode(piece, add_special_tokens=False).ids)
+        return ids
 
     def tokenize(self, text: str) -> TokenizedText:
         """Byte-level BPE tokens of ``text`` (no beginning-of-sequence token is added, as the
-        file says). ``ValueError`` for bad text or more than :attr:`context` tokens."""
+        file says). ``ValueError`` for bad text or more than :attr:`context` tokens. Special
+        tokens come only from a :class:`ChatPrompt` (:meth:`chat_prompt`): typed in a plain
+        string, ``<|im_end|>`` is ten characters of text."""
         text = check_text(text)
-        ids = tuple(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        ids = tuple(self._encode(text))
         if len(ids) > self.context:
             raise ValueError(
                 f"the text has {len(ids)} tokens; SmolLM2's context holds at most "
@@ -348,12 +426,34 @@ class SmolLM2:
 
     @torch.no_grad()
     @single_threaded()
-    def run(self, text: str) -> DecoderRun:
-        """Run the decoder on ``text``: logits at every position and all the attention."""
+    def run(
+        self, text: str, attention_layers: Sequence[int] | str | None = "all"
+    ) -> DecoderRun:
+        """Run the decoder on ``text``: logits at every position and the attention of the
+        layers in ``attention_layers`` (``"all"``, layer indices, or ``None`` for none).
+
+        Attention weights take ``layers x 9 heads x seq^2 x 4`` bytes: beyond
+        :data:`ATTENTION_BUDGET_BYTES` (2 GiB, all 30 layers of a 1,400-token text) the run
+        refuses before computing anything; ask for fewer layers, or none, for long texts.
+        Without attention a run needs about 5 GB at the full context of 8,192 tokens
+        (``benchmarks/bench_memory.py``).
+        """
+        config = self.model.config
+        layers = attention_layer_indices(attention_layers, config.num_layers)
         tokenized = self.tokenize(text)
-        out = self.model(torch.tensor([tokenized.ids]))
-        record = AttentionRecord.from_layers(out.attentions, tokenized.tokens)
-        return DecoderRun(tokenized, out.logits[0].numpy(), record)
+        n = len(tokenized.ids)
+        needed = len(layers) * config.num_heads * n * n * 4
+        if needed > ATTENTION_BUDGET_BYTES:
+            raise ValueError(
+                f"attention_layers: keeping {len(layers)} layers of attention for {n} tokens "
+                f"takes {needed / 2**30:.1f} GiB (more than {ATTENTION_BUDGET_BYTES / 2**30:.0f} "
+                "GiB); ask for fewer layers, e.g. attention_layers=[0], or None"
+            )
+        out = self.model(torch.tensor([tokenized.ids]), attention_layers=layers)
+        record = (
+            AttentionRecord.from_layers(out.attentions, tokenized.tokens) if layers else None
+        )
+        return DecoderRun(tokenized, out.logits[0].numpy(), record, layers)
 
     def next_token_logits(self, text: str) -> np.ndarray:
         """The language-model head's scores for the token after ``text``, ``(vocab,)``."""
@@ -374,7 +474,7 @@ class SmolLM2:
     ) -> GeneratedText:
         """Continue ``prompt`` (see :func:`~transformer_tutorial.generation.generate`); stops
         at ``<|im_end|>`` (end of sequence) or after ``max_new_tokens``."""
-        tokenized = self.tokenize(prompt)
+        tokenized = self.tokenize(check_text(prompt, "prompt"))
         result = generate(
             self.model, tokenized.ids, max_new_tokens, temperature, top_k, top_p,
             self.eos_id, seed, use_cache,

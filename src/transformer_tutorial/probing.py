@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
+from transformer_tutorial import checks
+from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.embeddings import cosine_similarity
-from transformer_tutorial.plots import ATTENTION_CMAP, bar_chart, new_axes
+from transformer_tutorial.plots import ATTENTION_CMAP, bar_chart, new_axes, plain_text
 from transformer_tutorial.record import AttentionRecord
-from transformer_tutorial.validation import as_float_array
 
 __all__ = [
     "HeadLink",
@@ -35,12 +36,15 @@ __all__ = [
 def token_position(tokens: Sequence[str], token: str | int) -> int:
     """The position of ``token`` in ``tokens``: an index is checked, a string is looked up
     (first occurrence)."""
-    if isinstance(token, bool):
-        raise ValueError(f"token must be a token string or a position, got {token!r}")
-    if isinstance(token, int | np.integer):
-        if not 0 <= token < len(tokens):
-            raise ValueError(f"position must be in [0, {len(tokens)}), got {token}")
-        return int(token)
+    tokens = checks.strings(tokens, "tokens")
+    if not isinstance(token, str):
+        try:
+            return checks.int_in_range(token, "token", 0, len(tokens) - 1)
+        except ValueError:
+            raise ValueError(
+                f"token must be a token string or a position; position must be in "
+                f"[0, {len(tokens)}), got {token!r}"
+            ) from None
     if token not in tokens:
         raise ValueError(f"{token!r} is not one of the tokens {list(tokens)}")
     return list(tokens).index(token)
@@ -52,6 +56,7 @@ def attention_between(record: AttentionRecord, query: str | int, key: str | int)
     Entry ``[l, h]`` is ``record.weights[l, h, i, j]`` with :math:`i` the query's position
     and :math:`j` the key's (tokens by string, first occurrence, or by position).
     """
+    checks.instance_of(record, "record", AttentionRecord)
     i = token_position(record.query_tokens, query)
     j = token_position(record.key_tokens, key)
     return np.array(record.weights[:, :, i, j])
@@ -63,12 +68,10 @@ def offset_attention(record: AttentionRecord, offset: int) -> np.ndarray:
     the next one), over the queries for which :math:`i + offset` is a key position. Needs
     self-attention (queries and keys the same tokens).
     """
+    checks.instance_of(record, "record", AttentionRecord)
     if record.kind != "self":
         raise ValueError("offset_attention needs a self-attention record")
-    if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) >= record.q_len:
-        raise ValueError(
-            f"offset must be an integer with |offset| < seq = {record.q_len}, got {offset!r}"
-        )
+    offset = checks.int_in_range(offset, "offset", 1 - record.q_len, record.q_len - 1)
     queries = np.arange(max(0, -offset), record.q_len - max(0, offset))
     return record.weights[:, :, queries, queries + offset].mean(axis=-1)
 
@@ -92,8 +95,7 @@ def strongest_heads(
     """The ``top`` heads that give ``query`` the most attention to ``key``, strongest first
     (only in ``layer`` if given; layers and heads count from 0)."""
     weights = attention_between(record, query, key)
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise ValueError(f"top must be a positive integer, got {top!r}")
+    top = checks.positive_int(top, "top")
     if layer is None:
         layers = range(record.num_layers)
     else:
@@ -140,7 +142,7 @@ def layer_curves(
     ylim: tuple[float, float] | None = None,
 ) -> Figure:
     """One line per named curve ``(layers,)`` over the layer index, with markers."""
-    if not curves:
+    if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must hold at least one named (layers,) array")
     ax = new_axes(ax, figsize=(6.0, 3.6))
     styles = ["-o", "--s", "-^", ":D", "-v", "--x"]
@@ -148,16 +150,17 @@ def layer_curves(
         values = as_float_array(values, name)
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"curve {name!r} must have shape (layers,), got {values.shape}")
-        ax.plot(np.arange(values.size), values, styles[k % len(styles)], label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+        ax.plot(np.arange(values.size), values, styles[k % len(styles)],
+                label=plain_text(str(name), "curves"))
+    ax.set_xlabel(plain_text(xlabel, "xlabel"))
+    ax.set_ylabel(plain_text(ylabel, "ylabel"))
     ax.xaxis.get_major_locator().set_params(integer=True)
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(plain_text(title, "title"))
     return ax.figure
 
 
@@ -166,10 +169,10 @@ def layer_heads(record: AttentionRecord, layer: int, ncols: int = 4, title: str 
     shared colour scale from 0 to 1: a compact overview for many heads (token labels on the
     outer panels only). For one head in detail use
     :func:`~transformer_tutorial.plots.attention_heatmap`."""
+    checks.instance_of(record, "record", AttentionRecord)
     weights = record.layer(layer)
     heads, q_len, k_len = weights.shape
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = checks.positive_int(ncols, "ncols")
     ncols = min(ncols, heads)
     nrows = -(-heads // ncols)
     side = 1.3 + 0.13 * max(q_len, k_len)
@@ -194,7 +197,7 @@ def layer_heads(record: AttentionRecord, layer: int, ncols: int = 4, title: str 
     figure.supylabel("query: the token that attends", fontsize=9)
     figure.supxlabel("key: the token attended to", fontsize=9)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(plain_text(title, "title"))
     return figure
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transformer_tutorial.validation import as_float_array, require_ndim
+from transformer_tutorial import checks
 
 __all__ = ["QKVProjection", "project"]
 
@@ -30,10 +30,9 @@ def project(x: np.ndarray, weight: np.ndarray, name: str = "x") -> np.ndarray:
     ``x``: ``(..., seq, d_in)``; ``weight``: ``(d_in, d_out)``; returns ``(..., seq, d_out)``.
     ``name`` names ``x`` in error messages.
     """
-    weight = as_float_array(weight, "weight")
-    if weight.ndim != 2 or 0 in weight.shape:
-        raise ValueError(f"weight must have shape (d_in, d_out), got {weight.shape}")
-    x = require_ndim(as_float_array(x, name), name, 2, f"(..., seq, d_in={weight.shape[0]})")
+    name = checks.text(name, "name")
+    weight = checks.float_array(weight, "weight", "(d_in, d_out)", ndim=2)
+    x = checks.float_array(x, name, f"(..., seq, d_in={weight.shape[0]})", min_ndim=2)
     if x.shape[-1] != weight.shape[0]:
         raise ValueError(
             f"{name} must have shape (..., seq, d_model={weight.shape[0]}), got {x.shape}"
@@ -60,10 +59,8 @@ class QKVProjection:
     def __post_init__(self) -> None:
         arrays = {}
         for name in ("w_q", "w_k", "w_v"):
-            w = as_float_array(getattr(self, name), name)
             expected = "(d_model, d_v)" if name == "w_v" else "(d_model, d_k)"
-            if w.ndim != 2 or 0 in w.shape:
-                raise ValueError(f"{name} must have shape {expected}, got {w.shape}")
+            w = checks.float_array(getattr(self, name), name, expected, ndim=2)
             arrays[name] = w.copy()
             arrays[name].setflags(write=False)
         if arrays["w_q"].shape != arrays["w_k"].shape:
@@ -89,13 +86,10 @@ class QKVProjection:
         (as after a layer norm), so do the entries of ``q``, ``k`` and ``v``. ``d_v`` defaults
         to ``d_k``.
         """
-        for name, value in (("d_model", d_model), ("d_k", d_k), ("d_v", d_v)):
-            if value is None and name == "d_v":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        d_v = d_k if d_v is None else d_v
-        rng = np.random.default_rng(seed)
+        d_model = checks.positive_int(d_model, "d_model")
+        d_k = checks.positive_int(d_k, "d_k")
+        d_v = d_k if d_v is None else checks.positive_int(d_v, "d_v")
+        rng = np.random.default_rng(checks.non_negative_int(seed, "seed"))
         std = 1.0 / np.sqrt(d_model)
         return cls(
             rng.normal(0.0, std, (d_model, d_k)),

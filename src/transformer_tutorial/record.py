@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from transformer_tutorial.validation import as_float_array
+from transformer_tutorial import checks
+from transformer_tutorial.checks import as_float_array
 
 __all__ = ["AttentionRecord"]
 
@@ -40,11 +41,7 @@ def _as_tokens(tokens: object, name: str) -> tuple[str, ...]:
 
 
 def _check_index(value: object, name: str, size: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer in [0, {size}), got {value!r}")
-    if not 0 <= value < size:
-        raise ValueError(f"{name} must be in [0, {size}), got {value}")
-    return int(value)
+    return checks.int_in_range(value, name, 0, size - 1)
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from transformer_tutorial import checks
 from transformer_tutorial.attention import softmax
-from transformer_tutorial.validation import as_float_array
+from transformer_tutorial.checks import as_float_array
 
 __all__ = [
     "top_k_filter",
     "top_p_filter",
+    "check_filters",
     "next_token_distribution",
     "sample_token",
 ]
@@ -43,8 +45,7 @@ def top_k_filter(probs: np.ndarray, k: int) -> np.ndarray:
     largest, 0 otherwise. Ties at the boundary are broken by token id (lower id kept).
     """
     probs = _distribution(probs)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= probs.size:
-        raise ValueError(f"k must be an integer in [1, vocab] = [1, {probs.size}], got {k!r}")
+    k = checks.int_in_range(k, "k", 1, probs.size)
     keep = np.argsort(-probs, kind="stable")[:k]
     out = np.zeros_like(probs)
     out[keep] = probs[keep]
@@ -59,14 +60,24 @@ def top_p_filter(probs: np.ndarray, p: float) -> np.ndarray:
     before it is below :math:`p`; so the most likely token is always kept.
     """
     probs = _distribution(probs)
-    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 1:
-        raise ValueError(f"p must be a number in (0, 1], got {p!r}")
+    p = checks.probability(p, "p", allow_zero=False)
     order = np.argsort(-probs, kind="stable")
     before = np.cumsum(probs[order]) - probs[order]  # mass of the more likely entries
     keep = order[before < p]
     out = np.zeros_like(probs)
     out[keep] = probs[keep]
     return out / out.sum()
+
+
+def check_filters(top_k: object, top_p: object, vocab: int | None = None) -> None:
+    """Refuse a bad ``top_k`` (an integer in [1, vocab]) or ``top_p`` (a number in (0, 1]);
+    ``None`` switches a filter off. Called before any slow work."""
+    if vocab is not None:
+        checks.positive_int(vocab, "vocab")
+    if top_k is not None:
+        checks.int_in_range(top_k, "top_k", 1, vocab)
+    if top_p is not None:
+        checks.probability(top_p, "top_p", allow_zero=False)
 
 
 def next_token_distribution(
@@ -81,13 +92,9 @@ def next_token_distribution(
     :func:`top_p_filter` (if ``top_p``). ``temperature=0`` means greedy decoding: all the
     probability on the highest logit (the lowest id among ties).
     """
-    logits = as_float_array(logits, "logits").astype(np.float64)
-    if logits.ndim != 1 or logits.size == 0 or not np.isfinite(logits).all():
-        raise ValueError(f"logits must be finite numbers of shape (vocab,), got {logits.shape}")
-    if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
-    if not np.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    logits = checks.float_array(logits, "logits", "(vocab,)", ndim=1).astype(np.float64)
+    temperature = checks.temperature(temperature, allow_zero=True)
+    check_filters(top_k, top_p, logits.size)
     if temperature == 0:
         probs = np.zeros_like(logits)
         probs[int(np.argmax(logits))] = 1.0

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transformer_tutorial import checks
 from transformer_tutorial.attention import relevance_scores, softmax
-from transformer_tutorial.validation import as_float_array, require_ndim
+from transformer_tutorial.checks import as_float_array, require_ndim
 
 __all__ = [
     "sample_dot_products",
@@ -34,17 +35,11 @@ __all__ = [
 ]
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def sample_dot_products(d_k: int, samples: int = 10_000, seed: int = 0) -> np.ndarray:
     """``samples`` dot products :math:`q \\cdot k` of independent standard normal vectors of
     length ``d_k``; returns ``(samples,)``. Their variance is :math:`d_k`."""
-    d_k = _positive_int(d_k, "d_k")
-    samples = _positive_int(samples, "samples")
+    d_k = checks.positive_int(d_k, "d_k")
+    samples = checks.positive_int(samples, "samples")
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((samples, d_k))
     k = rng.standard_normal((samples, d_k))
@@ -54,6 +49,7 @@ def sample_dot_products(d_k: int, samples: int = 10_000, seed: int = 0) -> np.nd
 def dot_product_std(d_ks: Sequence[int], samples: int = 10_000, seed: int = 0) -> np.ndarray:
     """Measured standard deviation of :math:`q \\cdot k` for each ``d_k`` in ``d_ks``
     (expected: :math:`\\sqrt{d_k}`); returns ``(len(d_ks),)``."""
+    d_ks = checks.int_sequence(d_ks, "d_ks")
     if len(d_ks) == 0:
         raise ValueError("d_ks must hold at least one dimension")
     return np.array([sample_dot_products(d, samples, seed).std() for d in d_ks])
@@ -69,9 +65,9 @@ def random_attention(
     Returns ``(scores, weights)``, each ``(n_tokens, n_tokens)``, or
     ``(batch, n_tokens, n_tokens)`` if ``batch`` is given.
     """
-    n_tokens = _positive_int(n_tokens, "n_tokens")
-    d_k = _positive_int(d_k, "d_k")
-    lead = () if batch is None else (_positive_int(batch, "batch"),)
+    n_tokens = checks.positive_int(n_tokens, "n_tokens")
+    d_k = checks.positive_int(d_k, "d_k")
+    lead = () if batch is None else (checks.positive_int(batch, "batch"),)
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((*lead, n_tokens, d_k))
     k = rng.standard_normal((*lead, n_tokens, d_k))

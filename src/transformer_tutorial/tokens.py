@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transformer_tutorial import checks
+
 __all__ = ["PAD", "UNK", "BOS", "EOS", "SPECIAL_TOKENS", "tokenize", "Vocabulary", "pad_batch"]
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -45,8 +47,9 @@ class Vocabulary:
     tokens: tuple[str, ...]
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "tokens", tuple(checks.strings(self.tokens, "tokens")))
         if self.tokens[: len(SPECIAL_TOKENS)] != SPECIAL_TOKENS:
-            raise ValueError(f"a vocabulary must start with {SPECIAL_TOKENS}")
+            raise ValueError(f"tokens: a vocabulary must start with {SPECIAL_TOKENS}")
         if len(set(self.tokens)) != len(self.tokens):
             raise ValueError("vocabulary tokens must be unique")
         object.__setattr__(self, "_ids", {tok: i for i, tok in enumerate(self.tokens)})
@@ -72,7 +75,7 @@ class Vocabulary:
 
     def id_of(self, token: str) -> int:
         """The id of ``token``, or the id of ``<unk>`` if the vocabulary lacks it."""
-        return self._ids.get(token, self._ids[UNK])
+        return self._ids.get(checks.text(token, "token", allow_empty=True), self._ids[UNK])
 
     def encode(self, text: str, add_bos_eos: bool = False) -> list[int]:
         """Token ids of ``text``, optionally wrapped in ``<bos>`` … ``<eos>``."""
@@ -81,6 +84,7 @@ class Vocabulary:
 
     def decode(self, ids: Sequence[int]) -> list[str]:
         """The tokens of ``ids``; raises ``ValueError`` for an id outside ``[0, len(self))``."""
+        ids = checks.int_sequence(ids, "ids")
         bad = [i for i in ids if not 0 <= int(i) < len(self.tokens)]
         if bad:
             raise ValueError(f"ids must lie in [0, {len(self.tokens)}), got {bad}")
@@ -94,9 +98,8 @@ def pad_batch(id_lists: Sequence[Sequence[int]], pad_id: int = 0) -> np.ndarray:
     ``[[5, 6, 7], [8]]`` → ``[[5, 6, 7], [8, 0, 0]]``. A model attends past the padding with a
     padding mask (:func:`~transformer_tutorial.attention.padding_mask`).
     """
-    if isinstance(pad_id, bool) or not isinstance(pad_id, (int, np.integer)) or pad_id < 0:
-        raise ValueError(f"pad_id must be a non-negative integer, got {pad_id!r}")
-    if isinstance(id_lists, (str, np.ndarray)) or len(id_lists) == 0:
+    pad_id = checks.non_negative_int(pad_id, "pad_id")
+    if not isinstance(id_lists, Sequence) or isinstance(id_lists, str) or len(id_lists) == 0:
         raise ValueError("id_lists must be a non-empty list of id lists, shape (batch, *)")
     rows = [list(ids) for ids in id_lists]
     for i, row in enumerate(rows):

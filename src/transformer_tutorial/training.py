@@ -22,6 +22,7 @@ a busy two-core machine a second thread makes every step many times slower.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from transformer_tutorial import checks
 from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.models import BOS_ID, EOS_ID, PAD_ID, EncoderDecoder, greedy_decode
 from transformer_tutorial.record import AttentionRecord
@@ -66,15 +68,13 @@ def task_vocabulary() -> Vocabulary:
 
 
 def _check_task(task: str) -> str:
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    return task
+    return checks.one_of(task, "task", TASKS)
 
 
 def task_target(task: str, source: Sequence[int]) -> list[int]:
     """The answer to ``task`` for one source sequence (ids, no special tokens)."""
     _check_task(task)
-    source = [int(i) for i in source]
+    source = checks.int_sequence(source, "source")
     if task == "reverse":
         return source[::-1]
     if task == "sort":
@@ -92,9 +92,8 @@ class TaskBatch:
 
 
 def _lengths(min_len: int, max_len: int) -> None:
-    for name, value in (("min_len", min_len), ("max_len", max_len)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    checks.positive_int(min_len, "min_len")
+    checks.positive_int(max_len, "max_len")
     if min_len > max_len:
         raise ValueError(f"need min_len <= max_len, got {min_len} > {max_len}")
 
@@ -113,9 +112,9 @@ def make_batch(
     """
     _check_task(task)
     _lengths(min_len, max_len)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    checks.positive_int(batch_size, "batch_size")
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(checks.non_negative_int(rng, "rng"))
     first = len(SPECIAL_TOKENS)
     lengths = rng.integers(min_len, max_len + 1, size=batch_size)
     letters = rng.integers(first, first + len(SYMBOLS), size=(batch_size, max_len))
@@ -137,14 +136,12 @@ def warmup_learning_rate(
     :math:`factor \\cdot (d_{model} \\cdot warmup\\_steps)^{-0.5}`, then decays like
     :math:`step^{-0.5}`.
     """
-    steps = np.asarray(step, dtype=np.float64)
+    steps = checks.as_float_array(step, "step")
     if steps.size == 0 or (steps < 1).any() or not np.isfinite(steps).all():
         raise ValueError(f"step must be >= 1 (steps count from 1), got {step!r}")
-    for name, value in (("d_model", d_model), ("warmup_steps", warmup_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not factor > 0:
-        raise ValueError(f"factor must be > 0, got {factor!r}")
+    checks.positive_int(d_model, "d_model")
+    checks.positive_int(warmup_steps, "warmup_steps")
+    factor = checks.positive_number(factor, "factor")
     lr = factor * d_model**-0.5 * np.minimum(steps**-0.5, steps * warmup_steps**-1.5)
     return float(lr) if lr.ndim == 0 else lr
 
@@ -172,7 +169,20 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_task(self.task)
         _lengths(self.min_len, self.max_len)
-        bad = [s for s in self.snapshot_steps if not 0 <= s <= self.steps]
+        for name in ("steps", "batch_size", "d_model", "num_heads", "d_ff", "num_layers",
+                     "warmup_steps"):  # fmt: skip
+            checks.positive_int(getattr(self, name), name)
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"d_model must be divisible by num_heads, got d_model={self.d_model}, "
+                f"num_heads={self.num_heads}"
+            )
+        checks.positive_number(self.lr_factor, "lr_factor")
+        checks.non_negative_int(self.seed, "seed")
+        for name in ("norm_first", "causal"):
+            checks.instance_of(getattr(self, name), name, bool)
+        steps = checks.int_sequence(self.snapshot_steps, "snapshot_steps")
+        bad = [s for s in steps if not 0 <= s <= self.steps]
         if bad:
             raise ValueError(
                 f"snapshot_steps must lie in [0, steps] = [0, {self.steps}], got {bad}"
@@ -196,6 +206,7 @@ class TrainingRun:
 def build_model(config: TrainConfig) -> EncoderDecoder:
     """A freshly initialised :class:`EncoderDecoder` for ``config``, seeded by ``config.seed``
     (without touching the global random state)."""
+    checks.instance_of(config, "config", TrainConfig)
     vocab = len(task_vocabulary())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -208,6 +219,7 @@ def build_model(config: TrainConfig) -> EncoderDecoder:
 
 def snapshot_example(config: TrainConfig) -> TaskBatch:
     """The one source watched during training: the first ``max_len`` letters, in order."""
+    checks.instance_of(config, "config", TrainConfig)
     first = len(SPECIAL_TOKENS)
     source = list(range(first, first + min(config.max_len, len(SYMBOLS))))
     target = [BOS_ID, *task_target(config.task, source), EOS_ID]
@@ -222,6 +234,11 @@ def _cross_attention(model: EncoderDecoder, example: TaskBatch) -> AttentionReco
     model.train(was_training)
     vocab = task_vocabulary()
     return out.records(vocab.decode(example.src[0]), vocab.decode(example.tgt[0, :-1]))["cross"]
+
+
+def _check_model_batch(model: object, batch: object) -> None:
+    checks.instance_of(model, "model", EncoderDecoder)
+    checks.instance_of(batch, "batch", TaskBatch)
 
 
 def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -254,6 +271,11 @@ def train(
     the default because the matrices are tiny: on two cores, a second thread costs more in
     synchronisation than it saves, and on a busy machine it can be many times slower.
     """
+    checks.instance_of(config, "config", TrainConfig)
+    if progress is not None:
+        checks.instance_of(progress, "progress", bool)
+    if num_threads is not None:
+        num_threads = checks.positive_int(num_threads, "num_threads")
     previous = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
@@ -261,6 +283,14 @@ def train(
         return _train(config, progress)
     finally:
         torch.set_num_threads(previous)
+
+
+def _diverged(config: TrainConfig, step: int) -> ValueError:
+    return ValueError(
+        f"training diverged at step {step} (the loss or the weights are no longer finite); "
+        f"lower lr_factor (now {config.lr_factor}) or raise warmup_steps "
+        f"(now {config.warmup_steps})"
+    )
 
 
 def _train(config: TrainConfig, progress: bool | None) -> TrainingRun:
@@ -282,10 +312,17 @@ def _train(config: TrainConfig, progress: bool | None) -> TrainingRun:
         lr = warmup_learning_rate(step, config.d_model, config.warmup_steps, config.lr_factor)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = _cross_entropy(model(batch.src, batch.tgt[:, :-1]).logits, batch.tgt[:, 1:])
+        try:
+            loss = _cross_entropy(model(batch.src, batch.tgt[:, :-1]).logits, batch.tgt[:, 1:])
+        except ValueError as err:  # the model refuses its own non-finite activations
+            if step == 1:
+                raise
+            raise _diverged(config, step) from err
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if not math.isfinite(loss.item()):
+            raise _diverged(config, step)
         run.losses.append(loss.item())
         run.learning_rates.append(lr)
         if step in config.snapshot_steps:
@@ -293,6 +330,8 @@ def _train(config: TrainConfig, progress: bool | None) -> TrainingRun:
         if step % 25 == 0:
             bar.set_postfix(loss=f"{run.losses[-1]:.3f}")
     bar.close()
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise _diverged(config, config.steps)
     run.seconds = time.perf_counter() - start
     model.eval()
     return run
@@ -309,6 +348,7 @@ def sequence_accuracy(
 ) -> float:
     """Share of ``num_examples`` fresh sources (``default_rng(seed)``, a different stream from
     training) whose greedy decoding equals the answer followed by ``<eos>``, exactly."""
+    checks.instance_of(model, "model", EncoderDecoder)
     batch = make_batch(task, num_examples, seed, min_len, max_len)
     out = greedy_decode(model, batch.src, max_len=batch.tgt.shape[1] - 1)
     expected = batch.tgt[:, 1:]
@@ -323,6 +363,7 @@ def sequence_accuracy(
 def target_loss(model: EncoderDecoder, batch: TaskBatch) -> float:
     """The training loss on ``batch``: one forward pass with the whole target
     ``<bos> y_1 ... y_n`` as the decoder's input, cross-entropy of ``y_1 ... <eos>``."""
+    _check_model_batch(model, batch)
     return _cross_entropy(model(batch.src, batch.tgt[:, :-1]).logits, batch.tgt[:, 1:]).item()
 
 
@@ -332,6 +373,7 @@ def prefix_only_loss(model: EncoderDecoder, batch: TaskBatch) -> float:
     """The same cross-entropy, but the prediction at position :math:`t` comes from a forward
     pass on the prefix ``tgt[:, :t+1]`` only: what the model sees when it generates. For a
     decoder with the causal mask it equals :func:`target_loss` (up to rounding)."""
+    _check_model_batch(model, batch)
     inputs, targets = batch.tgt[:, :-1], batch.tgt[:, 1:]
     logits = torch.stack(
         [model(batch.src, inputs[:, : t + 1]).logits[:, t] for t in range(inputs.shape[1])], 1

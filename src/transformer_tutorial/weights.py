@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from transformer_tutorial import checks
+
 __all__ = ["copy_parameters"]
 
 
@@ -24,6 +26,9 @@ def copy_parameters(
     shape that differs raises ``ValueError`` naming both sides, so nothing loads half-way
     unnoticed.
     """
+    checks.instance_of(module, "module", torch.nn.Module)
+    checks.instance_of(names, "names", dict)
+    checks.instance_of(tensors, "tensors", dict)
     params = dict(module.named_parameters())
     if set(params) != set(names):
         raise ValueError(f"unmapped parameters: {sorted(set(params) ^ set(names))}")
