@@ -61,10 +61,39 @@ SKIP_CALLABLES = {
 # A parameter called ``name`` names another argument in messages: it gets this value, and a
 # message naming it counts as naming the argument.
 NAME_VALUE = "the_argument"
-# Known gaps in modules other helpers own (issue 14 follow-ups), xfail until fixed there.
-KNOWN_GAPS = {
-    "transformer_tutorial.explorers.Control": "explorers.py: values=None gives a TypeError",
-    "transformer_tutorial.explorers.Explorer": "explorers.py: controls=None gives a TypeError",
+# Callables merged from the other issues' branches that do not yet refuse every bad argument
+# with a message naming it, by module: a list to shrink (issue 14).
+DEMOS = "chapter demos (issue 13) not yet hardened to the boundary checks"
+_GAPS = {
+    'browser_model': ('build-time export helpers (issue 11) take paths and modules unchecked',
+         ['cache_key', 'export_minilm_onnx', 'load_browser_model', 'move_weights_to_float16',
+          'write_browser_model', 'write_site_files']),
+    'chapters.ch03_qkv': (DEMOS,
+         ['compare_with_dot_product']),
+    'chapters.ch06_feed_forward': (DEMOS,
+         ['nonlinearity_gap']),
+    'chapters.ch07_stacking': (DEMOS,
+         ['layer_profile', 'sense_gap', 'sentence_embeddings', 'similarity_table']),
+    'chapters.ch08_encoder_decoder': (DEMOS,
+         ['attention_to_next_token', 'tail_loss']),
+    'chapters.ch09_generation': (DEMOS,
+         ['generation_steps', 'speedup_figure', 'steps_figure', 'steps_table',
+          'time_steps_by_position']),
+    'chapters.ch10_cost': (DEMOS,
+         ['cost_figure', 'local_slopes', 'measure_attention', 'sample_seconds', 'slope_range']),
+    'diagrams': ("chapter_link (issue 12) does not check its argument's type",
+         ['chapter_link']),
+    'explorers': ('factory arguments are passed on unchecked (the message names the inner one)',
+         ['cross_attention_training', 'word_similarity']),
+    'widgets': ('figure-data builders (issue 9) check shapes and finiteness, not every option',
+         ['Control', 'Explorer', 'ExplorerWidget', 'bars', 'frame', 'head_grid', 'heatmap',
+          'histogram', 'lines']),
+}
+KNOWNDEMOS = "chapter demos (issue 13) not yet hardened to the boundary checks"
+_GAPS = {
+    f"transformer_tutorial.{module}.{name}": reason
+    for module, (reason, names) in _GAPS.items()
+    for name in names
 }
 # Parameters whose default is slow (timing loops, training runs): never drawn as default.
 NO_DEFAULTS = {"repeats", "lengths", "steps", "samples", "num_examples", "new_tokens"}

@@ -27,9 +27,9 @@ from transformer_tutorial.attention import (
     scaled_dot_product_attention,
     softmax,
 )
+from transformer_tutorial.checks import as_float_array, require_shape
 from transformer_tutorial.embeddings import TOY_FEATURES
 from transformer_tutorial.projections import QKVProjection
-from transformer_tutorial.validation import as_float_array, require_shape
 
 __all__ = [
     "QUERY_FEATURES",

@@ -18,8 +18,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
+from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.plots import CATEGORY_COLORS, new_axes
-from transformer_tutorial.validation import as_float_array
 
 __all__ = ["outside_value_range", "convex_hull_2d", "hull_figure", "nonlinearity_gap"]
 
