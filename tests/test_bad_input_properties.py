@@ -89,8 +89,7 @@ _GAPS = {
          ['Control', 'Explorer', 'ExplorerWidget', 'bars', 'frame', 'head_grid', 'heatmap',
           'histogram', 'lines']),
 }
-KNOWNDEMOS = "chapter demos (issue 13) not yet hardened to the boundary checks"
-_GAPS = {
+KNOWN_GAPS = {
     f"transformer_tutorial.{module}.{name}": reason
     for module, (reason, names) in _GAPS.items()
     for name in names
