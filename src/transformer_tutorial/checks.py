@@ -293,7 +293,7 @@ def as_tensor(
     at least ``min_ndim``) axes, the last one of size ``last_dim``, no empty axis, finite
     values. ``expected`` names the shape, e.g. ``"(batch, seq, d_model) = (batch, seq, 64)"``.
     ``keep_dtype``: a float tensor keeps its own dtype (for modules that compute in the
-    input's precision).
+    input's precision). Under ``torch.export`` the finiteness check is skipped.
     """
     if isinstance(x, torch.Tensor):
         if not torch.is_floating_point(x):
@@ -310,7 +310,10 @@ def as_tensor(
         raise ValueError(f"{name} must be a tensor of shape {expected}, got {tuple(t.shape)}")
     if 0 in t.shape:
         raise ValueError(f"{name} must not be empty: expected {expected}, got {tuple(t.shape)}")
-    if finite and not bool(torch.isfinite(t).all()):
+    # A value check cannot be traced into a graph: while torch.export records a module (the
+    # in-browser model's ONNX export) only the shapes are checked.
+    tracing = torch.compiler.is_exporting() or torch.compiler.is_compiling()
+    if finite and not tracing and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must hold finite numbers (no NaN or inf)")
     return t
 
