@@ -31,7 +31,7 @@ def three_masks(
     head: int = 0,
 ) -> Figure:
     """The encoder's self-attention, the decoder's self-attention and the cross-attention of
-    one sentence side by side, each with the cells its mask hides hatched.
+    one sentence, one under the other, each with the cells its mask hides hatched.
 
     ``records``: ``{"encoder", "decoder", "cross"}`` -> :class:`AttentionRecord` (what
     :meth:`~transformer_tutorial.models.Seq2SeqOutput.records` returns); ``masks``: the same
@@ -40,16 +40,18 @@ def three_masks(
     checks.instance_of(records, "records", Mapping)
     checks.instance_of(masks, "masks", Mapping)
     titles = {
-        "encoder": "encoder self-attention\n(no mask)",
-        "decoder": "decoder self-attention\n(causal mask)",
-        "cross": "cross-attention\n(decoder queries, encoder keys)",
+        "encoder": "encoder self-attention (no mask)",
+        "decoder": "decoder self-attention (causal mask)",
+        "cross": "cross-attention (decoder queries, encoder keys)",
     }
     missing = set(titles) - set(records) | set(titles) - set(masks)
     if missing:
         raise ValueError(f"records and masks need the keys {sorted(titles)}; missing {missing}")
-    widths = [records[k].k_len + 3 for k in titles]
-    figure = Figure(figsize=(0.5 * sum(widths) + 1, 4.6), layout="constrained")
-    axes = figure.subplots(1, 3, width_ratios=widths)
+    # One panel under the other, each as wide as the book's column (about 7 inches at the
+    # page's 100 dpi), so the tokens and the values in the cells stay readable there.
+    heights = [records[k].q_len + 3 for k in titles]
+    figure = Figure(figsize=(6.4, 0.42 * sum(heights) + 0.8), layout="constrained")
+    axes = figure.subplots(3, 1, height_ratios=heights)
     for ax, (key, title) in zip(axes, titles.items(), strict=True):
         record = records[key]
         masked_attention_heatmap(
