@@ -187,5 +187,5 @@ export function unknownMessage(unknown) {
     const quote = u.includes("'") && !u.includes('"') ? '"' : "'";
     return quote + u.replaceAll("\\", "\\\\").replaceAll(quote, `\\${quote}`) + quote;
   });
-  return `MiniLM's vocabulary has no tokens for [${items.join(", ")}]: it would read them as [UNK]`;
+  return `text: MiniLM's vocabulary has no tokens for [${items.join(", ")}]: it would read them as [UNK]`;
 }
