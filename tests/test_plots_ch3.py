@@ -44,21 +44,6 @@ def test_value_histograms_rejects_bad_input() -> None:
         plots.value_histograms({})
 
 
-def test_weights_and_scores_has_two_panels_from_the_data() -> None:
-    scores = np.array([[3.0, 0.0, -1.0], [0.5, 0.5, 2.0]])
-    weights = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
-    fig = plots.weights_and_scores(weights, scores, ["a", "b"], ["x", "y", "z"],
-                                   score_xlim=(-5, 5), title="T")
-    heat, hist = (ax for ax in fig.axes if ax.get_label() != "<colorbar>")
-    np.testing.assert_array_equal(heat.images[0].get_array(), weights)
-    assert hist.get_xlim() == (-5.0, 5.0)
-    assert hist.get_legend().get_texts()[0].get_text() == f"scores: std {scores.std():.3g}"
-    assert fig.get_suptitle() == "T"
-    assert len(heat.texts) == 6  # a small map shows its values by default
-    bare = plots.weights_and_scores(weights, scores, ["a", "b"], ["x", "y", "z"], annotate=False)
-    assert not bare.axes[0].texts
-
-
 def test_spread_vs_dimension_draws_the_points_and_sqrt_curve() -> None:
     fig = plots.spread_vs_dimension([4, 16, 64], [2.1, 3.9, 8.2])
     curve, points = fig.axes[0].lines

@@ -6,12 +6,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 from transformer_tutorial.probing import (
     attention_between,
     layer_curves,
-    layer_heads,
     mean_pairwise_similarity,
     offset_attention,
     strongest_heads,
@@ -43,10 +41,7 @@ def test_attention_between_and_strongest_heads():
         token_position(record.query_tokens, 4)
 
 
-def test_figures_are_standalone():
-    record = toy_record()
-    fig = layer_heads(record, 1, ncols=2, title="t")
-    assert isinstance(fig, Figure) and len(fig.axes) == 3 + 1  # 3 heads and one colour bar
+def test_layer_curves_is_standalone():
     fig = layer_curves({"x": np.arange(3.0), "y": np.ones(3)}, ylabel="v")
     assert len(fig.axes[0].lines) == 2
     with pytest.raises(ValueError, match=r"shape \(layers,\)"):

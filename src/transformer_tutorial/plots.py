@@ -331,29 +331,6 @@ def value_histograms(
     return ax.figure
 
 
-def weights_and_scores(
-    weights: np.ndarray,
-    scores: np.ndarray,
-    query_tokens: Sequence[str],
-    key_tokens: Sequence[str],
-    score_xlim: tuple[float, float] | None = None,
-    title: str | None = None,
-    annotate: bool | None = None,
-) -> Figure:
-    """One figure, two panels: the attention weights ``(q_len, k_len)`` as a heatmap (left)
-    and a histogram of the ``scores`` they were computed from (right, any shape).
-    ``annotate`` is passed to :func:`attention_heatmap`."""
-    figure = Figure(figsize=(8.5, 3.8), layout="constrained")
-    left, right = figure.subplots(1, 2, width_ratios=(1.15, 1.0))
-    attention_heatmap(weights, query_tokens, key_tokens, ax=left, title="attention weights",
-                      annotate=annotate)
-    value_histograms({"scores": scores}, ax=right, bins=80, xlim=score_xlim, xlabel="score",
-                     title="scores fed to the softmax")
-    if title:
-        figure.suptitle(plain_text(title, "title"))
-    return figure
-
-
 def spread_vs_dimension(
     dims: Sequence[int],
     stds: Sequence[float],
@@ -418,7 +395,6 @@ def masked_attention_heatmap(
 
 __all__ += [
     "value_histograms",
-    "weights_and_scores",
     "spread_vs_dimension",
     "masked_attention_heatmap",
 ]
@@ -555,7 +531,7 @@ def _token_at(tokens: list[str], j: int, weights: np.ndarray | None = None) -> s
 __all__ += ["scores_vs_weights", "contribution_bars"]
 
 
-# -- Chapters 4-6: large matrices, one position's encoding, one token's features ---------
+# -- Chapter 5: large matrices ------------------------------------------------------------
 
 
 def dense_heatmap(
@@ -587,100 +563,4 @@ def dense_heatmap(
     return ax.figure
 
 
-def position_profile(
-    vector: np.ndarray,
-    similarities: np.ndarray,
-    position: int,
-    reference: np.ndarray | None = None,
-    title: str | None = None,
-    vector_label: str = "encoding of the position",
-    similarity_label: str = "dot product with position n",
-    value_range: tuple[float, float] | None = None,
-) -> Figure:
-    """Two panels for one ``position``: its vector ``(d,)`` as bars over the features (top),
-    and ``similarities`` ``(positions,)``, its dot product with every position (bottom).
-
-    ``reference`` ``(positions,)``, drawn dashed, is what the bottom curve would be if it
-    depended only on the distance ``n - position`` (e.g. position 0's curve moved over by
-    ``position``; NaN where unknown). ``value_range`` fixes the bottom panel's y axis.
-    """
-    vector = as_float_array(vector, "vector")
-    similarities = as_float_array(similarities, "similarities")
-    if vector.ndim != 1 or vector.size == 0 or similarities.ndim != 1 or similarities.size == 0:
-        raise ValueError(
-            f"vector must have shape (d,) and similarities (positions,), got {vector.shape} "
-            f"and {similarities.shape}"
-        )
-    if not np.isfinite(vector).all() or not np.isfinite(similarities).all():
-        raise ValueError("vector and similarities must be finite")
-    position = checks.int_in_range(position, "position", 0, similarities.size - 1)
-    fig = Figure(figsize=(7.0, 5.2), layout="constrained")
-    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.3))
-    cmap = matplotlib.colormaps[VALUE_CMAP]
-    top.bar(range(vector.size), vector, color=[cmap(0.85) if v >= 0 else cmap(0.15)
-                                               for v in vector], width=0.8)
-    top.axhline(0.0, color="black", linewidth=0.8)
-    top.set_xlim(-0.5, vector.size - 0.5)
-    top.set_xlabel("feature")
-    top.set_ylabel("value")
-    top.set_title(plain_text(vector_label, "vector_label"))
-    positions = np.arange(similarities.size)
-    bottom.plot(positions, similarities, color=CATEGORY_COLORS[0], marker=".", linewidth=1.5,
-                label=f"position {position}")
-    if reference is not None:
-        reference = as_float_array(reference, "reference")
-        if reference.shape != similarities.shape:
-            raise ValueError(
-                f"reference must have the shape of similarities {similarities.shape}, "
-                f"got {reference.shape}"
-            )
-        bottom.plot(positions, reference, color="black", linestyle="--", linewidth=1.0,
-                    label="depends on distance only")
-    bottom.axvline(position, color=CATEGORY_COLORS[1], linewidth=1.0)
-    bottom.set_xlim(-0.5, similarities.size - 0.5)
-    if value_range is not None:
-        bottom.set_ylim(*value_range)
-    bottom.set_xlabel("other position n")
-    bottom.set_ylabel(plain_text(similarity_label, "similarity_label"))
-    bottom.legend(loc="upper right", fontsize=8)
-    if title:
-        fig.suptitle(plain_text(title, "title"))
-    return fig
-
-
-def feature_bars(
-    values: np.ndarray,
-    ax: Axes | None = None,
-    title: str | None = None,
-    value_range: tuple[float, float] | None = None,
-) -> Figure:
-    """One token's ``d_model`` features ``(d,)`` as vertical bars, with their mean (solid
-    line) and mean ± one standard deviation (dotted) drawn across, and both written in the
-    legend: what layer normalization looks at."""
-    values = as_float_array(values, "values")
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"values must have shape (d,), got {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("values must be finite")
-    mean, std = float(values.mean()), float(values.std())
-    ax = new_axes(ax, figsize=(7.0, 3.2))
-    cmap = matplotlib.colormaps[VALUE_CMAP]
-    ax.bar(range(values.size), values, color=[cmap(0.85) if v >= 0 else cmap(0.15)
-                                              for v in values], width=0.8)
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.axhline(mean, color=CATEGORY_COLORS[1], linewidth=1.5, label=f"mean = {mean:.2f}")
-    for sign in (-1, 1):
-        ax.axhline(mean + sign * std, color=CATEGORY_COLORS[1], linestyle=":", linewidth=1.5,
-                   label=f"mean ± std (std = {std:.2f})" if sign > 0 else None)
-    ax.set_xlim(-0.5, values.size - 0.5)
-    if value_range is not None:
-        ax.set_ylim(*value_range)
-    ax.set_xlabel("feature")
-    ax.set_ylabel("value")
-    ax.legend(loc="upper right", fontsize=8)
-    if title:
-        ax.set_title(plain_text(title, "title"))
-    return ax.figure
-
-
-__all__ += ["dense_heatmap", "position_profile", "feature_bars"]
+__all__ += ["dense_heatmap"]

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from transformer_tutorial import checks
 from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.embeddings import cosine_similarity
-from transformer_tutorial.plots import ATTENTION_CMAP, bar_chart, new_axes, plain_text
+from transformer_tutorial.plots import bar_chart, new_axes, plain_text
 from transformer_tutorial.record import AttentionRecord
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "similarity_by_layer",
     "mean_pairwise_similarity",
     "layer_curves",
-    "layer_heads",
     "distribution_chart",
 ]
 
@@ -162,43 +161,6 @@ def layer_curves(
     if title:
         ax.set_title(plain_text(title, "title"))
     return ax.figure
-
-
-def layer_heads(record: AttentionRecord, layer: int, ncols: int = 4, title: str | None = None):
-    """Every head of one ``layer`` as a small heatmap (row = query, column = key) with one
-    shared colour scale from 0 to 1: a compact overview for many heads (token labels on the
-    outer panels only). For one head in detail use
-    :func:`~transformer_tutorial.plots.attention_heatmap`."""
-    checks.instance_of(record, "record", AttentionRecord)
-    weights = record.layer(layer)
-    heads, q_len, k_len = weights.shape
-    ncols = checks.positive_int(ncols, "ncols")
-    ncols = min(ncols, heads)
-    nrows = -(-heads // ncols)
-    side = 1.3 + 0.13 * max(q_len, k_len)
-    figure = Figure(figsize=(ncols * side + 1.6, nrows * side + 1.2))
-    axes = figure.subplots(nrows, ncols, squeeze=False)
-    figure.subplots_adjust(left=1.1 / figure.get_figwidth(), right=0.9, bottom=1.0 / (
-        figure.get_figheight()), top=1 - 0.5 / figure.get_figheight(), wspace=0.08, hspace=0.1)
-    image = None
-    for h, ax in enumerate(axes.flat):
-        if h >= heads:
-            ax.remove()
-            continue
-        image = ax.imshow(weights[h], cmap=ATTENTION_CMAP, vmin=0.0, vmax=1.0, aspect="auto")
-        ax.set_title(f"head {h}", fontsize=9, pad=2)
-        row, col = divmod(h, ncols)
-        ax.set_yticks(range(q_len), record.query_tokens if col == 0 else [], fontsize=7)
-        last_row = h + ncols >= heads
-        ax.set_xticks(range(k_len), record.key_tokens if last_row else [], fontsize=7,
-                      rotation=90)
-    figure.colorbar(image, ax=list(axes.flat)[:heads], fraction=0.02, pad=0.02,
-                    label="attention weight")
-    figure.supylabel("query: the token that attends", fontsize=9)
-    figure.supxlabel("key: the token attended to", fontsize=9)
-    if title:
-        figure.suptitle(plain_text(title, "title"))
-    return figure
 
 
 def distribution_chart(
