@@ -28,7 +28,7 @@ import numpy as np
 from results_md import machine, table, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "browser")]
+sys.path[:0] = [str(ROOT / "tests" / "browser"), str(ROOT / "tests")]
 from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from lab_session import EXPLORER, jupyterlab, open_and_run, write_notebook  # noqa: E402
 
