@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
 from transformer_tutorial.checks import as_float_array
-from transformer_tutorial.plots import CATEGORY_COLORS, new_axes
+from transformer_tutorial.plots import CATEGORY_COLORS, new_axes, plain_text
 
 __all__ = ["outside_value_range", "convex_hull_2d", "hull_figure", "nonlinearity_gap"]
 
@@ -83,7 +83,7 @@ def hull_figure(
                          label="convex hull of the values"))
     ax.plot(v[:, 0], v[:, 1], "o", color=CATEGORY_COLORS[0], label="values v_j")
     for (x, y), token in zip(v, tokens, strict=True):
-        ax.annotate(str(token).replace("$", r"\$"), (x, y), textcoords="offset points",
+        ax.annotate(plain_text(str(token), "token"), (x, y), textcoords="offset points",
                     xytext=(4, 4), fontsize=8)
     ax.plot(out[:, 0], out[:, 1], "x", color=CATEGORY_COLORS[5], markersize=8,
             label="outputs (weighted averages)")

@@ -23,7 +23,7 @@ from matplotlib.patches import Rectangle
 from transformer_tutorial.chapters.ch10_cost import sample_seconds
 from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.llama import LlamaDecoder
-from transformer_tutorial.plots import ATTENTION_CMAP, CATEGORY_COLORS, new_axes
+from transformer_tutorial.plots import ATTENTION_CMAP, CATEGORY_COLORS, new_axes, plain_text
 from transformer_tutorial.pretrained import GeneratedText, SmolLM2
 from transformer_tutorial.sampling import next_token_distribution
 
@@ -110,7 +110,7 @@ def steps_table(steps: Sequence[GenerationStep], top: int = 3) -> str:
 def _label(token: str) -> str:
     """A token as figure text: quoted (a leading space shows), dollar signs escaped so that
     matplotlib never reads them as mathtext."""
-    return repr(token).replace("$", r"\$")
+    return plain_text(repr(token), "token")
 
 
 def steps_figure(steps: Sequence[GenerationStep], title: str | None = None) -> Figure:
