@@ -164,7 +164,7 @@ class TrainConfig:
     warmup_steps: int = 40
     lr_factor: float = 0.4
     seed: int = 0
-    snapshot_steps: tuple[int, ...] = (0, 80, 110, 140, 200, 300)
+    snapshot_steps: tuple[int, ...] = tuple(range(0, 301, 10))
 
     def __post_init__(self) -> None:
         _check_task(self.task)
