@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import inspect
 import time
@@ -181,8 +182,10 @@ def best_seconds(
     return float(min(times))
 
 
+@functools.cache
 def _openblas() -> ctypes.CDLL | None:
-    """numpy's OpenBLAS library, if this process has loaded one."""
+    """numpy's OpenBLAS library, if this process has loaded one (numpy loads it on import,
+    so it is looked up once: reading the memory map costs milliseconds)."""
     try:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
