@@ -1,5 +1,5 @@
-"""Reading a trained model (chapters 7 and 9): which heads link two tokens, how a word's vector
-changes with depth, and the figures that show it.
+"""Reading a trained model: which heads link two tokens, at which offsets heads look, how alike
+the tokens' vectors are.
 
 Everything here works on an :class:`~transformer_tutorial.record.AttentionRecord` or on plain
 arrays, so it applies to any model of the book.

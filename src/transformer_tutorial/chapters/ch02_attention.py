@@ -5,6 +5,10 @@ gives the smaller one the weight :math:`e^{-77.2} / (1 + e^{-77.2}) \\approx e^{
 larger wins outright. Scores that far apart are what long vectors produce (a dot product of
 :math:`d_k` numbers grows with :math:`d_k`), which is why chapter 3 divides by
 :math:`\\sqrt{d_k}`.
+
+Also the chapter's figures, :func:`scores_vs_weights` (one query's row before and after the
+softmax) and :func:`contribution_bars` (a context vector taken apart into its terms), and its
+explorer, :func:`softmax_temperature`.
 """
 
 from __future__ import annotations

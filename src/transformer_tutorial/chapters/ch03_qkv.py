@@ -13,6 +13,9 @@ a query says what a word *looks for* and a key what it *is*:
 
 :math:`W^V` is the identity: each word passes on its own four features, so the output can be
 read in the same columns as :math:`X`.
+
+Also the chapter's figures of the scores' spread, :func:`value_histograms` and
+:func:`spread_vs_dimension`, and its explorer, :func:`sqrt_dk_scaling`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@
 - :func:`previous_token_head`: one attention head whose query of position :math:`p` is
   :math:`PE_p M_{-1} = PE_{p-1}` (the shift property, :func:`sinusoidal_shift_matrix`) and
   whose key of position :math:`j` is :math:`PE_j`; the score peaks at :math:`j = p - 1`.
+- :func:`dense_heatmap`: a matrix too large for one label per cell (a positional table).
+- :func:`position_explorer`: one position's encoding and how it lines up with every other.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ output lies between the smallest and the largest value of that coordinate
 (:func:`convex_hull_2d`, :func:`hull_figure`). For fixed weights, attention is linear in the
 values; the feed-forward network is the block's per-token nonlinear map
 (:func:`nonlinearity_gap`).
+
+Also the chapter's explorer, :func:`layer_norm_explorer`: layer norm on one token, before,
+during and after, in a seeded block or in the real MiniLM.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@
 - :func:`sentence_embeddings` and :func:`similarity_table`: all-MiniLM-L6-v2 used as it was
   trained, mean pooling of the last layer then L2 normalization (its ``modules.json``:
   Transformer, Pooling with ``pooling_mode_mean_tokens``, Normalize).
+- :func:`similarity_to_anchors`: the "apple" experiment, a word's similarity to a group of
+  anchor words layer by layer; :func:`layer_curves` draws such per-layer curves.
+- :func:`minilm_layers_explorer`: every head of a chosen layer, on a sentence the reader types.
 """
 
 from __future__ import annotations

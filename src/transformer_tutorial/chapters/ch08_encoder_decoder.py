@@ -5,6 +5,9 @@
 - :func:`attention_to_next_token`: how much the decoder's self-attention at position
   :math:`t` looks at position :math:`t + 1` of its input — the very token it is asked to
   predict, which only a decoder without the causal mask can see.
+- :func:`three_masks` and :func:`loss_curves`: the encoder's, decoder's and cross-attention
+  with their masks hatched; training losses against the step.
+- :func:`cross_attention_training`: the explorer of the cross-attention while the model learns.
 """
 
 from __future__ import annotations

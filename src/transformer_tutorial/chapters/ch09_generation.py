@@ -8,6 +8,8 @@
 - :func:`time_steps_by_position`: the time of one generation step at a given position, with
   and without the KV cache (medians of repeated, warmed-up measurements).
 - :func:`speedup_figure`: those times and their ratio against the position.
+- :func:`distribution_chart`: the most likely next tokens as bars.
+- :func:`next_token_explorer`: the next-token distribution under temperature, top-k and top-p.
 """
 
 from __future__ import annotations

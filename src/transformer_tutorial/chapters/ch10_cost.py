@@ -10,7 +10,7 @@
 - :func:`local_slopes`: the exponent between consecutive lengths.
 - :func:`machine_description`: what the times were measured on.
 - :func:`cost_figure`: medians, the spread of the rounds, the fitted power laws and a slope-2
-  guide, on log–log axes.
+  guide, on log–log axes; :func:`cost_curves`: measured times and fits against the length.
 """
 
 from __future__ import annotations
