@@ -90,6 +90,19 @@ def test_matrix_heatmap_is_centred_on_zero():
         plots.matrix_heatmap(np.ones(2), ["a"], ["b"])
 
 
+def test_matrix_heatmap_without_labels_is_centred_on_zero():
+    values = np.arange(-6.0, 6.0).reshape(3, 4)
+    fig = plots.matrix_heatmap(values, title="t", xlabel="feature", ylabel="position")
+    image = fig.axes[0].images[0]
+    np.testing.assert_array_equal(image.get_array(), values)
+    assert image.norm.vmin == -6.0 and image.norm.vmax == 6.0
+    assert fig.axes[0].get_xlabel() == "feature"
+    with pytest.raises(ValueError, match=r"\(rows, cols\)"):
+        plots.matrix_heatmap(np.zeros(3))
+    with pytest.raises(ValueError, match="go together"):
+        plots.matrix_heatmap(np.ones((2, 2)), ["a", "b"])
+
+
 # -- bar_chart -----------------------------------------------------------------------------
 
 

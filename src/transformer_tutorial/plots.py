@@ -180,8 +180,8 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def matrix_heatmap(
     values: np.ndarray,
-    row_labels: Sequence[str],
-    col_labels: Sequence[str],
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
     ax: Axes | None = None,
     title: str | None = None,
     annotate: bool | None = None,
@@ -190,18 +190,34 @@ def matrix_heatmap(
     colorbar_label: str = "value",
 ) -> Figure:
     """Draw a signed matrix ``(rows, cols)`` (embeddings, scores, activations) with a diverging
-    colormap centred on 0, so that sign and size read at a glance."""
+    colormap centred on 0, so that sign and size read at a glance.
+
+    With ``row_labels`` and ``col_labels``, one label per row and column (values written in the
+    cells as in :func:`attention_heatmap`). Without them, for a matrix too large for one label
+    per cell (a positional table, all dot products between positions): integer ticks chosen by
+    matplotlib, no values written."""
     values = as_float_array(values, "values")
-    if values.ndim != 2:
+    if values.ndim != 2 or 0 in values.shape:
         raise ValueError(f"values must have shape (rows, cols), got {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("values must be finite")
-    rows = check_labels(row_labels, values.shape[0], "row_labels", "row of values")
-    cols = check_labels(col_labels, values.shape[1], "col_labels", "column of values")
+    if (row_labels is None) != (col_labels is None):
+        raise ValueError("row_labels and col_labels go together: give both or neither")
     bound = float(np.abs(values).max()) or 1.0
     norm = mcolors.Normalize(vmin=-bound, vmax=bound)
-    ax = _heatmap(values, rows, cols, ax, VALUE_CMAP, norm, annotate, ".2f", title,
-                  colorbar_label)
+    if row_labels is None:
+        ax = new_axes(ax, figsize=(6.5, 4.0))
+        image = ax.imshow(values, cmap=VALUE_CMAP, norm=norm, aspect="auto",
+                          interpolation="nearest")
+        if title:
+            ax.set_title(plain_text(title, "title"))
+        ax.figure.colorbar(image, ax=ax, label=plain_text(colorbar_label, "colorbar_label"),
+                           shrink=0.8)
+    else:
+        rows = check_labels(row_labels, values.shape[0], "row_labels", "row of values")
+        cols = check_labels(col_labels, values.shape[1], "col_labels", "column of values")
+        ax = _heatmap(values, rows, cols, ax, VALUE_CMAP, norm, annotate, ".2f", title,
+                      colorbar_label)
     ax.set_xlabel(plain_text(xlabel, "xlabel"))
     ax.set_ylabel(plain_text(ylabel, "ylabel"))
     return ax.figure

@@ -105,17 +105,3 @@ def test_position_explorer_follows_the_position_and_the_kind():
         solid, dashed = panel(explorer, 1, kind=kind, position=20)["series"]
         gap = np.abs(np.subtract(solid["y"], dashed["y"])).max()
         assert (gap < 1e-2) if close else (gap > 1.0), kind
-
-
-# -- Figures: large matrices ---------------------------------------------------------------
-
-
-def test_dense_heatmap_is_centred_on_zero():
-    values = np.arange(-6.0, 6.0).reshape(3, 4)
-    fig = ch05.dense_heatmap(values, title="t", xlabel="feature", ylabel="position")
-    image = fig.axes[0].images[0]
-    np.testing.assert_array_equal(image.get_array(), values)
-    assert image.norm.vmin == -6.0 and image.norm.vmax == 6.0
-    assert fig.axes[0].get_xlabel() == "feature"
-    with pytest.raises(ValueError, match=r"\(rows, cols\)"):
-        ch05.dense_heatmap(np.zeros(3))

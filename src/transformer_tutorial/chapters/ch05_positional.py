@@ -8,7 +8,6 @@
 - :func:`previous_token_head`: one attention head whose query of position :math:`p` is
   :math:`PE_p M_{-1} = PE_{p-1}` (the shift property, :func:`sinusoidal_shift_matrix`) and
   whose key of position :math:`j` is :math:`PE_j`; the score peaks at :math:`j = p - 1`.
-- :func:`dense_heatmap`: a matrix too large for one label per cell (a positional table).
 - :func:`position_explorer`: one position's encoding and how it lines up with every other.
 """
 
@@ -21,12 +20,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.multihead import MultiHeadAttention
-from transformer_tutorial.plots import VALUE_CMAP, new_axes, plain_text
 from transformer_tutorial.positional import (
     permutation_gap,
     sinusoidal_encoding,
@@ -46,7 +41,6 @@ __all__ = [
     "POSITION_CHOICES",
     "POSITION_KINDS",
     "position_explorer",
-    "dense_heatmap",
 ]
 
 
@@ -228,35 +222,3 @@ def position_explorer() -> Explorer:
         "curve would be if it depended only on the distance between the two positions. "
         "Sinusoidal encodings and RoPE follow it exactly; an untrained learned table does not.",
     )
-
-
-# -- Figures: large matrices ---------------------------------------------------------------
-
-
-def dense_heatmap(
-    values: np.ndarray,
-    ax: Axes | None = None,
-    title: str | None = None,
-    xlabel: str = "",
-    ylabel: str = "",
-    colorbar_label: str = "value",
-    figsize: tuple[float, float] = (6.5, 4.0),
-) -> Figure:
-    """Draw a signed matrix ``(rows, cols)`` too large for one label per cell (a positional
-    table, all dot products between positions): integer ticks chosen by matplotlib, the
-    diverging :data:`VALUE_CMAP` centred on 0, no values written."""
-    values = as_float_array(values, "values")
-    if values.ndim != 2 or 0 in values.shape:
-        raise ValueError(f"values must have shape (rows, cols), got {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("values must be finite")
-    bound = float(np.abs(values).max()) or 1.0
-    ax = new_axes(ax, figsize=figsize)
-    image = ax.imshow(values, cmap=VALUE_CMAP, vmin=-bound, vmax=bound, aspect="auto",
-                      interpolation="nearest")
-    ax.set_xlabel(plain_text(xlabel, "xlabel"))
-    ax.set_ylabel(plain_text(ylabel, "ylabel"))
-    if title:
-        ax.set_title(plain_text(title, "title"))
-    ax.figure.colorbar(image, ax=ax, label=plain_text(colorbar_label, "colorbar_label"), shrink=0.8)
-    return ax.figure
