@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from transformer_tutorial import checks
-from transformer_tutorial.multihead import MultiHeadAttention
+from transformer_tutorial.multihead import MultiHeadAttention, regroup_heads
 from transformer_tutorial.widgets import Control, Explorer, frame, heatmap, strongest_link
 
 __all__ = [
@@ -131,8 +131,6 @@ HEADS_COUNTS = (1, 2, 4)
 @functools.lru_cache(maxsize=16)
 def _pattern_weights(tokens: tuple[str, ...], num_heads: int) -> np.ndarray:
     """Weights ``(heads, seq, seq)`` of the hand-built heads regrouped into ``num_heads``."""
-    from transformer_tutorial.multihead import regroup_heads
-
     _, weights = regroup_heads(pattern_heads(), num_heads)(pattern_features(list(tokens)))
     return weights[0].detach().numpy()
 
