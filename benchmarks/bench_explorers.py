@@ -113,10 +113,10 @@ def book_rows(browser, html: Path, changes: int) -> list[list[str]]:
 
 
 LAB_CELLS = [
-    "from transformer_tutorial import explorers",
-    "explorers.softmax_temperature()",
-    "explorers.heads_explorer()",
-    "explorers.minilm_layers_explorer()",
+    "from transformer_tutorial.chapters import ch02_attention, ch04_multihead, ch07_stacking",
+    "ch02_attention.softmax_temperature()",
+    "ch04_multihead.heads_explorer()",
+    "ch07_stacking.minilm_layers_explorer()",
 ]
 WORDS = ("the", "cat", "dog", "sat", "ran", "on", "a", "mat", "it", "was", "tired", "happy",
          "because", "and", "saw", "big", "small", "red", "ball", "park")  # fmt: skip

@@ -23,16 +23,16 @@ from transformer_tutorial.attention import (
     softmax,
 )
 from transformer_tutorial.bertviz_views import head_view
+from transformer_tutorial.chapters.ch08_encoder_decoder import loss_curves
+from transformer_tutorial.chapters.ch09_generation import distribution_chart
 from transformer_tutorial.cost import process_peak_bytes
 from transformer_tutorial.embeddings import cosine_similarity
 from transformer_tutorial.layers import EncoderBlock, FeedForward, SwiGLU
 from transformer_tutorial.llama import LlamaConfig, LlamaDecoder, read_gguf
-from transformer_tutorial.model_plots import loss_curves
 from transformer_tutorial.multihead import GroupedQueryAttention, MultiHeadAttention
 from transformer_tutorial.norms import RMSNorm
 from transformer_tutorial.plots import attention_heatmap, bar_chart, head_grid, plain_text
 from transformer_tutorial.pretrained import show_bytes
-from transformer_tutorial.probing import distribution_chart
 from transformer_tutorial.projections import project
 from transformer_tutorial.record import AttentionRecord
 from transformer_tutorial.sampling import next_token_distribution

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from matplotlib.figure import Figure
 from torch import nn
 
 from transformer_tutorial.cost import (
@@ -28,7 +27,6 @@ from transformer_tutorial.cost import (
     single_threaded,
     time_attention,
 )
-from transformer_tutorial.model_plots import cost_curves, loss_curves, three_masks
 from transformer_tutorial.multihead import MultiHeadAttention
 
 
@@ -158,19 +156,6 @@ def test_time_attention_structure_and_thread_count():
     names = list(timings.seconds)
     assert len(timings.ratios(names[0], names[2])) == 2
     assert timings.milliseconds()[names[1]][0] == pytest.approx(1e3 * timings.seconds[names[1]][0])
-
-
-def test_figures():
-    fig = loss_curves({"a": [3.0, 2.0, 1.0], "b": [3.0, 1.0, 0.5]}, title="t")
-    assert isinstance(fig, Figure) and len(fig.axes[0].lines) == 2
-    fig = cost_curves([1, 2, 4], {"x": [1.0, 4.0, 16.0]}, fits={"x": [1.0, 4.0, 16.0]})
-    assert len(fig.axes[0].lines) == 2
-    with pytest.raises(ValueError, match="one value per length"):
-        cost_curves([1, 2, 4], {"x": [1.0, 4.0]})
-    with pytest.raises(ValueError, match="at least one"):
-        loss_curves({})
-    with pytest.raises(ValueError, match="missing"):
-        three_masks({}, {})
 
 
 def test_compare_numpy_attentions_memory_grows_quadratically_only_for_full_attention():

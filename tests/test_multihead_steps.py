@@ -1,4 +1,4 @@
-"""Multi-head attention step by step, regrouped heads and the hand-built heads of chapter 4."""
+"""Multi-head attention step by step, and regrouped heads (on chapter 4's hand-built heads)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from torch import nn
 
+from transformer_tutorial.chapters.ch04_multihead import pattern_features, pattern_heads
 from transformer_tutorial.multihead import (
-    HEAD_PATTERNS,
-    PATTERN_MAX_LEN,
     MultiHeadAttention,
     max_abs_difference,
     multihead_steps,
-    pattern_features,
-    pattern_heads,
-    pattern_words,
     regroup_heads,
 )
 from transformer_tutorial.tokens import tokenize
@@ -85,50 +79,6 @@ def test_fewer_heads_add_the_scores_of_the_heads_they_merge():
     assert max_abs_difference(same(x)[0], mha(x)[0]) == 0.0
     with pytest.raises(ValueError, match="divisible"):
         regroup_heads(mha, 3)
-
-
-def test_each_hand_built_head_does_its_job():
-    _, weights = pattern_heads()(pattern_features(SENTENCE))
-    w = weights[0].detach().numpy()  # (4, seq, seq)
-    n = len(SENTENCE)
-    assert HEAD_PATTERNS == ("previous token", "next token", "same word", "first token")
-    for p in range(1, n):
-        assert w[0, p, p - 1] > 0.95
-    for p in range(n - 1):
-        assert w[1, p, p + 1] > 0.95
-    np.testing.assert_allclose(w[0, 0], 1.0 / n, rtol=1e-6)  # no previous token: even spread
-    np.testing.assert_allclose(w[1, n - 1], 1.0 / n, rtol=1e-6)
-    for p, word in enumerate(SENTENCE):
-        same = [j for j, other in enumerate(SENTENCE) if other == word]
-        assert w[2, p, same].sum() > 0.95
-        np.testing.assert_allclose(w[2, p, same], w[2, p, same[0]], rtol=1e-6)
-    assert (w[3, :, 0] > 0.95).all()
-
-
-def test_each_head_reports_the_word_it_read_in_its_own_slot():
-    out, _ = pattern_heads()(pattern_features(SENTENCE))
-    words = pattern_words(SENTENCE)
-    assert words == ["the", "cat", "saw", "dog", "and", "."]
-    slots = out[0].detach().reshape(len(SENTENCE), 4, 16)  # (seq, heads, d_head)
-    dog = 4  # "the cat saw the dog": head 0 read "the", head 1 "and", head 2 "dog", head 3 "the"
-    assert [words[i] for i in slots[dog].argmax(-1)] == ["the", "and", "dog", "the"]
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=2, max_size=PATTERN_MAX_LEN))
-def test_previous_token_head_on_any_sentence(tokens):
-    _, weights = pattern_heads()(pattern_features(tokens))
-    prev = weights[0, 0, 1:].argmax(-1)
-    assert prev.tolist() == list(range(len(tokens) - 1))
-
-
-def test_pattern_inputs_reject_what_they_cannot_hold():
-    with pytest.raises(ValueError, match="1 to 16 tokens"):
-        pattern_features(["w"] * 17)
-    with pytest.raises(ValueError, match="sequence of token strings"):
-        pattern_features("a sentence")
-    with pytest.raises(ValueError, match="sharpness"):
-        pattern_heads(sharpness=0)
 
 
 def test_max_abs_difference():

@@ -10,7 +10,7 @@ book controls, pinned in ``package.json`` (``requirejs@2.3.8``, ``d3@5.7.0``, ``
   output from ``transformer_tutorial/assets/`` (shipped with the package, byte-identical to
   the npm files: ``tests/test_book.py`` checks it), so ``make lab`` works with no build, no
   network and no server route; it costs ≈ 410 kB per view in the saved notebook;
-* **in the built book** (:data:`~transformer_tutorial.explorers.STATIC_ENV_VAR` set) they are
+* **in the built book** (:data:`~transformer_tutorial.widgets.STATIC_ENV_VAR` set) they are
   ``<script src>`` URLs into the site's ``_vendor/`` folder, which the book's Sphinx extension
   fills from ``node_modules`` and writes into every page as that page's relative path, so each
   page stays light and the browser caches the libraries across pages.

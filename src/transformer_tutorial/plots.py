@@ -1,4 +1,4 @@
-"""Every figure of the book: one helper per kind of picture, for any shape.
+"""The book's generic figures: one helper per kind of picture, for any shape.
 
 All attention maps use one colour-blind-safe colormap, :data:`ATTENTION_CMAP`; signed values
 (embeddings, activations) use the diverging :data:`VALUE_CMAP`. Helpers draw on an existing
@@ -8,7 +8,7 @@ All attention maps use one colour-blind-safe colormap, :data:`ATTENTION_CMAP`; s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.colors as mcolors
@@ -23,6 +23,7 @@ from transformer_tutorial.checks import as_float_array
 __all__ = [
     "ATTENTION_CMAP",
     "VALUE_CMAP",
+    "CATEGORY_COLORS",
     "ANNOTATE_MAX_CELLS",
     "plain_text",
     "new_axes",
@@ -34,6 +35,8 @@ __all__ = [
 
 ATTENTION_CMAP = "viridis"
 VALUE_CMAP = "RdBu_r"
+# One colour per category: the Okabe-Ito palette, colour-blind safe.
+CATEGORY_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 ANNOTATE_MAX_CELLS = 12  # write the values into the cells when both sides are at most this
 MAX_LABEL_CHARS = 16  # longer tick labels are shortened with an ellipsis
 
@@ -62,7 +65,9 @@ def plain_text(text: str, name: str = "text") -> str:
     return checks.text(text, name, allow_empty=True).replace("$", "\\$")
 
 
-def _check_labels(labels: Sequence[str], size: int, name: str, axis: str) -> list[str]:
+def check_labels(labels: Sequence[str], size: int, name: str, axis: str) -> list[str]:
+    """``labels`` as strings ready to draw (escaped, long ones shortened), one per ``axis``
+    entry (``size`` of them); ``ValueError`` naming ``name`` otherwise."""
     if isinstance(labels, str | bytes) or not isinstance(labels, Sequence | np.ndarray):
         raise ValueError(f"{name} must be a sequence of labels, got {type(labels).__name__}")
     labels = [
@@ -119,6 +124,7 @@ def attention_heatmap(
     annotate: bool | None = None,
     log_scale: bool = False,
     vmax: float | None = None,
+    mask: np.ndarray | None = None,
 ) -> Figure:
     """Draw attention weights ``(q_len, k_len)``: row *i* is how query token *i* spreads its
     attention over the key tokens (each row sums to 1).
@@ -126,15 +132,18 @@ def attention_heatmap(
     Values are written in the cells when both sides have at most :data:`ANNOTATE_MAX_CELLS`
     tokens (override with ``annotate``). ``log_scale=True`` shows small weights next to a
     token that soaks up most of the attention. The colour scale runs from 0 to ``vmax``
-    (default: 1, or the largest weight if ``log_scale``).
+    (default: 1, or the largest weight if ``log_scale``). ``mask`` (boolean, broadcastable to
+    the weights, ``True`` = may attend) hatches over the cells it hides.
     """
     weights = as_float_array(weights, "weights")
     if weights.ndim != 2:
         raise ValueError(f"weights must have shape (q_len, k_len), got {weights.shape}")
+    if mask is not None:
+        mask = _check_mask(mask, weights.shape)
     if not np.isfinite(weights).all() or (weights < 0).any():
         raise ValueError("weights must be finite and non-negative")
-    rows = _check_labels(query_tokens, weights.shape[0], "query_tokens", "row of weights")
-    cols = _check_labels(key_tokens, weights.shape[1], "key_tokens", "column of weights")
+    rows = check_labels(query_tokens, weights.shape[0], "query_tokens", "row of weights")
+    cols = check_labels(key_tokens, weights.shape[1], "key_tokens", "column of weights")
     if log_scale:
         floor = max(weights[weights > 0].min(initial=1.0), 1e-4)
         norm = mcolors.LogNorm(vmin=floor, vmax=vmax or max(weights.max(), floor * 10))
@@ -145,13 +154,34 @@ def attention_heatmap(
                   "attention weight" + (" (log scale)" if log_scale else ""))
     ax.set_xlabel(KEY_AXIS_LABEL)
     ax.set_ylabel(QUERY_AXIS_LABEL)
+    if mask is not None:
+        for row, col in zip(*np.nonzero(~mask), strict=True):
+            ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, hatch="///",
+                                   edgecolor="0.75", linewidth=0))
     return ax.figure
+
+
+def _check_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``mask`` as a boolean array of ``shape`` (``True`` = may attend), or ``ValueError``."""
+    try:
+        mask = np.asarray(mask)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"mask must be a boolean array (True = may attend): {err}") from None
+    if mask.dtype != np.bool_:
+        raise ValueError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
+    try:
+        return np.broadcast_to(mask, shape)
+    except ValueError:
+        raise ValueError(
+            f"mask of shape {mask.shape} does not broadcast to the weights' shape "
+            f"(q_len, k_len) = {shape}"
+        ) from None
 
 
 def matrix_heatmap(
     values: np.ndarray,
-    row_labels: Sequence[str],
-    col_labels: Sequence[str],
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
     ax: Axes | None = None,
     title: str | None = None,
     annotate: bool | None = None,
@@ -160,18 +190,34 @@ def matrix_heatmap(
     colorbar_label: str = "value",
 ) -> Figure:
     """Draw a signed matrix ``(rows, cols)`` (embeddings, scores, activations) with a diverging
-    colormap centred on 0, so that sign and size read at a glance."""
+    colormap centred on 0, so that sign and size read at a glance.
+
+    With ``row_labels`` and ``col_labels``, one label per row and column (values written in the
+    cells as in :func:`attention_heatmap`). Without them, for a matrix too large for one label
+    per cell (a positional table, all dot products between positions): integer ticks chosen by
+    matplotlib, no values written."""
     values = as_float_array(values, "values")
-    if values.ndim != 2:
+    if values.ndim != 2 or 0 in values.shape:
         raise ValueError(f"values must have shape (rows, cols), got {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("values must be finite")
-    rows = _check_labels(row_labels, values.shape[0], "row_labels", "row of values")
-    cols = _check_labels(col_labels, values.shape[1], "col_labels", "column of values")
+    if (row_labels is None) != (col_labels is None):
+        raise ValueError("row_labels and col_labels go together: give both or neither")
     bound = float(np.abs(values).max()) or 1.0
     norm = mcolors.Normalize(vmin=-bound, vmax=bound)
-    ax = _heatmap(values, rows, cols, ax, VALUE_CMAP, norm, annotate, ".2f", title,
-                  colorbar_label)
+    if row_labels is None:
+        ax = new_axes(ax, figsize=(6.5, 4.0))
+        image = ax.imshow(values, cmap=VALUE_CMAP, norm=norm, aspect="auto",
+                          interpolation="nearest")
+        if title:
+            ax.set_title(plain_text(title, "title"))
+        ax.figure.colorbar(image, ax=ax, label=plain_text(colorbar_label, "colorbar_label"),
+                           shrink=0.8)
+    else:
+        rows = check_labels(row_labels, values.shape[0], "row_labels", "row of values")
+        cols = check_labels(col_labels, values.shape[1], "col_labels", "column of values")
+        ax = _heatmap(values, rows, cols, ax, VALUE_CMAP, norm, annotate, ".2f", title,
+                      colorbar_label)
     ax.set_xlabel(plain_text(xlabel, "xlabel"))
     ax.set_ylabel(plain_text(ylabel, "ylabel"))
     return ax.figure
@@ -257,7 +303,7 @@ def bar_chart(
         raise ValueError(f"values must have shape (n,) with n >= 1, got {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("values must be finite")
-    names = _check_labels(labels, values.size, "labels", "value")
+    names = check_labels(labels, values.size, "labels", "value")
     if value_range is None:
         low, high = min(values.min(), 0.0), max(values.max(), 0.0)
         pad = 0.15 * ((high - low) or 1.0)
@@ -278,289 +324,3 @@ def bar_chart(
     if title:
         ax.set_title(plain_text(title, "title"))
     return ax.figure
-
-
-# -- Chapter 3: scaling and masking ------------------------------------------------------
-
-
-def value_histograms(
-    samples: Mapping[str, np.ndarray] | np.ndarray,
-    ax: Axes | None = None,
-    bins: int = 40,
-    xlim: tuple[float, float] | None = None,
-    xlabel: str = "value",
-    title: str | None = None,
-) -> Figure:
-    """Histograms of one or several sets of numbers (any shapes; every entry counts once),
-    overlaid, each labelled with its standard deviation.
-
-    ``samples``: an array, or a mapping ``label -> array``. ``xlim``: a fixed ``(low, high)``
-    range for the bins and the axis, so that figures with different spreads compare at a
-    glance (default: the range of the data). The y axis is a density, so sets of different
-    sizes compare too.
-    """
-    if not isinstance(samples, Mapping):
-        samples = {"": samples}
-    if not samples:
-        raise ValueError("samples must hold at least one array")
-    checks.positive_int(bins, "bins")
-    arrays = {}
-    for label, values in samples.items():
-        values = as_float_array(values, f"samples[{label!r}]").ravel()
-        if values.size == 0 or not np.isfinite(values).all():
-            raise ValueError(f"samples[{label!r}] must be a non-empty array of finite numbers")
-        arrays[str(label)] = values
-    if xlim is None:
-        low = min(v.min() for v in arrays.values())
-        high = max(v.max() for v in arrays.values())
-        xlim = (low, high) if high > low else (low - 1.0, high + 1.0)
-    elif len(xlim) != 2 or not xlim[0] < xlim[1]:
-        raise ValueError(f"xlim must be (low, high) with low < high, got {xlim!r}")
-    edges = np.linspace(xlim[0], xlim[1], bins + 1)
-    ax = new_axes(ax, figsize=(5.0, 3.2))
-    for label, values in arrays.items():
-        name = f"{label}: std {values.std():.3g}" if label else f"std {values.std():.3g}"
-        ax.hist(np.clip(values, xlim[0], xlim[1]), bins=edges, density=True, alpha=0.6,
-                label=plain_text(name, "samples"))
-    ax.set_xlim(*xlim)
-    ax.set_xlabel(plain_text(xlabel, "xlabel"))
-    ax.set_ylabel("density")
-    ax.legend(fontsize=8, loc="upper right")
-    if title:
-        ax.set_title(plain_text(title, "title"))
-    return ax.figure
-
-
-def spread_vs_dimension(
-    dims: Sequence[int],
-    stds: Sequence[float],
-    ax: Axes | None = None,
-    title: str | None = None,
-) -> Figure:
-    """Measured standard deviations ``stds`` against the dimensions ``dims`` (log-log),
-    with the curve :math:`\\sqrt{d}` for reference."""
-    dims = as_float_array(dims, "dims")
-    stds = as_float_array(stds, "stds")
-    if dims.ndim != 1 or dims.shape != stds.shape or dims.size == 0:
-        raise ValueError(
-            f"dims and stds must have the same shape (n,), got {dims.shape} and {stds.shape}"
-        )
-    if (dims <= 0).any() or (stds <= 0).any():
-        raise ValueError("dims and stds must be positive (they are drawn on log axes)")
-    ax = new_axes(ax, figsize=(4.5, 3.5))
-    curve = np.geomspace(dims.min(), dims.max(), 100)
-    ax.plot(curve, np.sqrt(curve), color="0.5", linestyle="--", label=r"$\sqrt{d_k}$")
-    ax.plot(dims, stds, "o", label="measured std")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log", base=2)
-    ax.set_xlabel("$d_k$")
-    ax.set_ylabel(r"std of $q \cdot k$")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(plain_text(title, "title"))
-    return ax.figure
-
-
-def masked_attention_heatmap(
-    weights: np.ndarray,
-    mask: np.ndarray,
-    query_tokens: Sequence[str],
-    key_tokens: Sequence[str],
-    ax: Axes | None = None,
-    title: str | None = None,
-) -> Figure:
-    """:func:`attention_heatmap` of ``weights`` ``(q_len, k_len)`` with the cells that ``mask``
-    (boolean, broadcastable to the weights, ``True`` = may attend) hides hatched over."""
-    weights = as_float_array(weights, "weights")
-    try:
-        mask = np.asarray(mask)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"mask must be a boolean array (True = may attend): {err}") from None
-    if mask.dtype != np.bool_:
-        raise ValueError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
-    try:
-        mask = np.broadcast_to(mask, weights.shape)
-    except ValueError:
-        raise ValueError(
-            f"mask of shape {mask.shape} does not broadcast to the weights' shape "
-            f"(q_len, k_len) = {weights.shape}"
-        ) from None
-    figure = attention_heatmap(weights, query_tokens, key_tokens, ax=ax, title=title)
-    ax = ax if ax is not None else figure.axes[0]
-    for row, col in zip(*np.nonzero(~mask), strict=True):
-        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, hatch="///",
-                               edgecolor="0.75", linewidth=0))
-    return figure
-
-
-__all__ += [
-    "value_histograms",
-    "spread_vs_dimension",
-    "masked_attention_heatmap",
-]
-
-
-# -- Chapter 2: one query's row, before and after the softmax, and its context vector -----
-
-CATEGORY_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
-OTHERS_COLOR = "#BBBBBB"  # CATEGORY_COLORS: the Okabe-Ito palette, colour-blind safe
-REFERENCE_MARKERS = ("o", "D", "s", "^", "v")
-
-
-def scores_vs_weights(
-    scores: np.ndarray,
-    weights: np.ndarray,
-    tokens: Sequence[str],
-    title: str | None = None,
-) -> Figure:
-    """One query's row before and after the softmax, side by side (two :func:`bar_chart`s):
-    relevance scores ``(k_len,)`` on the left, attention weights ``(k_len,)`` on the right on a
-    fixed 0 to 1 scale, with their sum in the panel title."""
-    scores = as_float_array(scores, "scores")
-    weights = as_float_array(weights, "weights")
-    if scores.ndim != 1 or weights.shape != scores.shape:
-        raise ValueError(
-            "scores and weights must have the same shape (k_len,), "
-            f"got {scores.shape} and {weights.shape}"
-        )
-    if not np.isfinite(weights).all() or (weights < 0).any() or (weights > 1).any():
-        raise ValueError("weights must lie between 0 and 1")
-    figure = Figure(figsize=(9.0, 1.3 + 0.3 * scores.size), layout="constrained")
-    left, right = figure.subplots(1, 2)
-    bar_chart(scores, tokens, ax=left, xlabel="relevance score", title="scores: any real numbers")
-    bar_chart(weights, tokens, ax=right, xlabel="attention weight", value_range=(0.0, 1.0),
-              title=f"softmax weights: 0 to 1, sum = {weights.sum():.4f}")
-    if title:
-        figure.suptitle(plain_text(title, "title"))
-    return figure
-
-
-def contribution_bars(
-    contributions: np.ndarray,
-    key_tokens: Sequence[str],
-    feature_labels: Sequence[str],
-    ax: Axes | None = None,
-    title: str | None = None,
-    top: int = 5,
-    references: Mapping[str, np.ndarray] | None = None,
-    weights: np.ndarray | None = None,
-) -> Figure:
-    """A context vector taken apart: one stacked bar per feature, one segment per key token.
-
-    ``contributions``: ``(k_len, d)``, row *j* the term :math:`a_{ij} v_j` of
-    :math:`c_i = \\sum_j a_{ij} v_j` (``attention.context_contributions``). The ``top`` tokens
-    with the largest contributions (summed absolute values) get their own colour, the rest are
-    merged into one grey segment; positive parts stack up and negative parts down from 0. A
-    black bar marks each feature's sum, the context vector. ``references``: ``label -> (d,)``
-    vectors to compare with, drawn as hollow markers beside the bars. ``weights``: the row
-    :math:`a_{i\\cdot}` ``(k_len,)``, written into the legend next to each token.
-    """
-    contributions = as_float_array(contributions, "contributions")
-    if contributions.ndim != 2 or 0 in contributions.shape:
-        raise ValueError(f"contributions must have shape (k_len, d), got {contributions.shape}")
-    if not np.isfinite(contributions).all():
-        raise ValueError("contributions must be finite")
-    k_len, d = contributions.shape
-    tokens = [str(t) for t in checks.strings(key_tokens, "key_tokens")]
-    if len(tokens) != k_len:
-        raise ValueError(
-            f"key_tokens must have one label per row of contributions ({k_len}), got {len(tokens)}"
-        )
-    features = _check_labels(feature_labels, d, "feature_labels", "column of contributions")
-    top = checks.int_in_range(top, "top", 1, len(CATEGORY_COLORS))
-    references = dict(references or {})
-    if len(references) > len(REFERENCE_MARKERS):
-        raise ValueError(f"at most {len(REFERENCE_MARKERS)} references, got {len(references)}")
-    for name, vector in references.items():
-        references[name] = checks.float_array(vector, f"references[{name!r}]", f"(d,) = ({d},)")
-        if references[name].shape != (d,):
-            raise ValueError(
-                f"references[{name!r}] must have shape (d,) = ({d},), got {references[name].shape}"
-            )
-
-    if weights is not None:
-        weights = checks.float_array(weights, "weights", f"(k_len,) = ({k_len},)")
-        if weights.shape != (k_len,):
-            raise ValueError(f"weights must have shape (k_len,) = ({k_len},), got {weights.shape}")
-    order = np.argsort(-np.abs(contributions).sum(axis=1), kind="stable")
-    segments = [
-        (contributions[j], _token_at(tokens, j, weights), CATEGORY_COLORS[n])
-        for n, j in enumerate(order[:top])
-    ]
-    rest = order[top:]
-    if rest.size:
-        label = f"{rest.size} other token" + ("s" if rest.size > 1 else "")
-        segments.append((contributions[rest].sum(axis=0), label, OTHERS_COLOR))
-
-    ax = new_axes(ax, figsize=(2.8 + 1.1 * d, 3.8))
-    x = np.arange(d)
-    up, down = np.zeros(d), np.zeros(d)
-    for values, label, color in segments:
-        positive, negative = np.maximum(values, 0.0), np.minimum(values, 0.0)
-        ax.bar(x, positive, bottom=up, width=0.55, color=color, label=plain_text(label),
-               edgecolor="white", linewidth=0.5)
-        ax.bar(x, negative, bottom=down, width=0.55, color=color, edgecolor="white",
-               linewidth=0.5)
-        up, down = up + positive, down + negative
-    total = contributions.sum(axis=0)
-    ax.hlines(total, x - 0.34, x + 0.34, colors="black", linewidth=2.5, zorder=3,
-              label="sum: the context vector")
-    for (name, vector), marker in zip(references.items(), REFERENCE_MARKERS, strict=False):
-        ax.scatter(x + 0.38, vector, marker=marker, s=40, facecolors="none",
-                   edgecolors="black", zorder=3, label=plain_text(str(name), "references"))
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xticks(x, features)
-    ax.set_xlim(-0.6, d - 0.3)
-    low = min(down.min(), total.min(), *(v.min() for v in references.values()), 0.0)
-    high = max(up.max(), total.max(), *(v.max() for v in references.values()), 0.0)
-    pad = 0.06 * ((high - low) or 1.0)
-    ax.set_ylim(low - pad if low < 0 else -pad / 2, high + pad)
-    ax.set_ylabel("value")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    if title:
-        ax.set_title(plain_text(title, "title"))
-    return ax.figure
-
-
-def _token_at(tokens: list[str], j: int, weights: np.ndarray | None = None) -> str:
-    """A token's name, with its position when it occurs more than once, and its weight."""
-    name = tokens[j] if tokens.count(tokens[j]) == 1 else f"{tokens[j]} (position {j})"
-    return name if weights is None else f"{weights[j]:.2f} × {name}"
-
-
-__all__ += ["scores_vs_weights", "contribution_bars"]
-
-
-# -- Chapter 5: large matrices ------------------------------------------------------------
-
-
-def dense_heatmap(
-    values: np.ndarray,
-    ax: Axes | None = None,
-    title: str | None = None,
-    xlabel: str = "",
-    ylabel: str = "",
-    colorbar_label: str = "value",
-    figsize: tuple[float, float] = (6.5, 4.0),
-) -> Figure:
-    """Draw a signed matrix ``(rows, cols)`` too large for one label per cell (a positional
-    table, all dot products between positions): integer ticks chosen by matplotlib, the
-    diverging :data:`VALUE_CMAP` centred on 0, no values written."""
-    values = as_float_array(values, "values")
-    if values.ndim != 2 or 0 in values.shape:
-        raise ValueError(f"values must have shape (rows, cols), got {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("values must be finite")
-    bound = float(np.abs(values).max()) or 1.0
-    ax = new_axes(ax, figsize=figsize)
-    image = ax.imshow(values, cmap=VALUE_CMAP, vmin=-bound, vmax=bound, aspect="auto",
-                      interpolation="nearest")
-    ax.set_xlabel(plain_text(xlabel, "xlabel"))
-    ax.set_ylabel(plain_text(ylabel, "ylabel"))
-    if title:
-        ax.set_title(plain_text(title, "title"))
-    ax.figure.colorbar(image, ax=ax, label=plain_text(colorbar_label, "colorbar_label"), shrink=0.8)
-    return ax.figure
-
-
-__all__ += ["dense_heatmap"]

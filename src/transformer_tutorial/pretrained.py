@@ -38,7 +38,6 @@ from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.embeddings import cosine_similarity
 from transformer_tutorial.generation import Generation, generate
 from transformer_tutorial.llama import LlamaDecoder, attention_layer_indices, read_gguf
-from transformer_tutorial.probing import similarity_by_layer
 from transformer_tutorial.record import AttentionRecord
 
 __all__ = [
@@ -186,19 +185,6 @@ class MiniLM:
     def embedding_table(self) -> np.ndarray:
         """The input (static) embedding table, ``(vocab, d_model)``: one row per token."""
         return self.model.embeddings.word.weight.detach().numpy()
-
-    def similarity_by_layer(self, text: str, word: str, anchors: Sequence[str]) -> np.ndarray:
-        """Cosine similarity, layer by layer, between ``word`` inside ``text`` and the mean of
-        the ``anchors`` (words, each read alone as ``[CLS] anchor [SEP]``), ``(layers + 1,)``.
-
-        The "Apple" experiment: "apple" in a sentence about phones against company names,
-        and in one about pie against fruit names.
-        """
-        anchors = checks.strings(anchors, "anchors")
-        if not anchors:
-            raise ValueError("anchors must be a non-empty list of words")
-        anchor = np.mean([self.contextual_vectors(a, a.lower()) for a in anchors], axis=0)
-        return similarity_by_layer(self.contextual_vectors(text, word), anchor)
 
     def nearest_neighbours(self, word: str, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` whole-word tokens whose static embedding rows are most similar (cosine)

@@ -46,6 +46,7 @@ __all__ = [
     "histogram",
     "lines",
     "renderer_source",
+    "strongest_link",
 ]
 
 STATIC_ENV_VAR = "TRANSFORMER_TUTORIAL_STATIC"
@@ -267,6 +268,21 @@ def frame(
             raise ValueError(f"widths needs {len(panels)} numbers, got {len(widths)}")
         result["widths"] = [float(w) for w in widths]
     return result
+
+
+def strongest_link(weights: np.ndarray, rows: list[str], cols: list[str]) -> str:
+    """``'it' → 'cat' (0.71)``: the largest entry of ``weights`` ``(rows, cols)``."""
+    try:
+        weights = np.asarray(weights, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("weights must be an array (rows, cols) of numbers") from None
+    if weights.ndim != 2 or 0 in weights.shape or not np.isfinite(weights).all():
+        raise ValueError(f"weights must be a finite array (rows, cols), got shape {weights.shape}")
+    for labels, name, size in ((rows, "rows", weights.shape[0]), (cols, "cols", weights.shape[1])):
+        if isinstance(labels, str) or not isinstance(labels, Sequence) or len(labels) != size:
+            raise ValueError(f"{name} must be a list of {size} labels, got {labels!r}")
+    q, k = np.unravel_index(int(np.argmax(weights)), weights.shape)
+    return f"'{rows[q]}' → '{cols[k]}' ({weights[q, k]:.2f})"
 
 
 # -- declaration ---------------------------------------------------------------------------

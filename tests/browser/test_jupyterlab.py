@@ -9,7 +9,10 @@ import pytest
 
 from .lab_session import EXPLORER, jupyterlab, open_and_run, write_notebook
 
-CELLS = ["from transformer_tutorial import explorers", "explorers.heads_explorer()"]
+CELLS = [
+    "from transformer_tutorial.chapters import ch04_multihead as chapter",
+    "chapter.heads_explorer()",
+]
 
 
 @pytest.fixture(scope="module")

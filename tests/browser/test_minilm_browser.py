@@ -21,7 +21,7 @@ from transformer_tutorial.browser_model import (
     serve_folder,
     write_site_files,
 )
-from transformer_tutorial.explorers import minilm_layer_data
+from transformer_tutorial.chapters.ch07_stacking import minilm_layer_data, similarity_to_anchors
 from transformer_tutorial.pretrained import load_minilm
 from transformer_tutorial.probing import strongest_heads
 
@@ -155,7 +155,7 @@ def test_apple_experiment_equals_python(page):
     got = page.evaluate(
         "([t, a]) => window.ttMiniLM.model.similarityByLayer(t, 'apple', a)", [tech, companies]
     )
-    expected = load_minilm().similarity_by_layer(tech, "apple", companies)
+    expected = similarity_to_anchors(load_minilm(), tech, "apple", companies)
     np.testing.assert_allclose(got, expected, atol=5e-3)
 
 
@@ -211,7 +211,7 @@ def test_opened_from_a_file_the_page_explains_make_serve(browser, site):
 
 
 def test_the_head_grid_refuses_more_tokens_than_the_python_explorer(page):
-    from transformer_tutorial.explorers import MINILM_MAX_GRID_TOKENS
+    from transformer_tutorial.chapters.ch07_stacking import MINILM_MAX_GRID_TOKENS
 
     text = "the cat sat on the mat because it was tired " * 3
     type_and_run(page, text)

@@ -373,7 +373,7 @@ def test_widget_manager_renders_offline(browser, site_url):
 def test_chapter_7_runs_minilm_in_the_page_on_a_typed_sentence(browser, site_url):
     """The static book's chapter 7: a sentence typed into the explorer runs MiniLM in the
     reader's browser; every drawn head equals the notebook's Python model within 2e-3."""
-    from transformer_tutorial.explorers import minilm_layer_data
+    from transformer_tutorial.chapters.ch07_stacking import minilm_layer_data
 
     page_url = site_url + "notebooks/07_stacking_layers.html"
     visit = _open(browser, page_url, allowed_prefix=site_url)

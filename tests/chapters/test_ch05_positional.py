@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from explorer_frames import ROUNDED, panel
 from torch import nn
 
+from transformer_tutorial.chapters import ch05_positional as ch05
 from transformer_tutorial.chapters.ch05_positional import (
     equivariance_gaps,
     naive_position_codes,
@@ -15,8 +17,10 @@ from transformer_tutorial.chapters.ch05_positional import (
     previous_token_head,
     words_with_positions,
 )
-from transformer_tutorial.multihead import MultiHeadAttention
-from transformer_tutorial.positional import sinusoidal_encoding
+from transformer_tutorial.multihead import (
+    MultiHeadAttention,
+)
+from transformer_tutorial.positional import position_dot_products, sinusoidal_encoding
 
 
 def test_causal_mask_breaks_equivariance_and_torch_agrees():
@@ -79,3 +83,25 @@ def test_previous_token_head_refuses_bad_arguments():
         previous_token_head(4, 7)
     with pytest.raises(ValueError, match="words"):
         words_with_positions(torch.zeros(3, 4), 8)
+
+
+# -- The chapter's explorer ----------------------------------------------------------------
+
+
+def test_position_explorer_follows_the_position_and_the_kind():
+    explorer = ch05.position_explorer()
+    assert len(explorer.controls[1].values) == ch05.POSITION_COUNT  # every position
+    vector, curves = explorer.data(kind="sinusoidal", position=8)["panels"]
+    np.testing.assert_allclose(vector["values"], sinusoidal_encoding(48, 32)[8].numpy(),
+                               **ROUNDED)  # fmt: skip
+    solid, dashed = curves["series"]
+    dots = position_dot_products(sinusoidal_encoding(48, 32)).numpy()
+    np.testing.assert_allclose(solid["y"], dots[8], **ROUNDED)
+    np.testing.assert_allclose(dashed["y"], solid["y"], atol=1e-3)
+    assert curves["xmarker"] == 8 and dashed["style"] == "dashed"
+    moved = panel(explorer, 1, kind="sinusoidal", position=24)
+    assert moved["xmarker"] == 24 and int(np.argmax(moved["series"][0]["y"])) == 24
+    for kind, close in (("RoPE", True), ("learned (untrained)", False)):
+        solid, dashed = panel(explorer, 1, kind=kind, position=20)["series"]
+        gap = np.abs(np.subtract(solid["y"], dashed["y"])).max()
+        assert (gap < 1e-2) if close else (gap > 1.0), kind

@@ -4,11 +4,19 @@ recipe run on transformers' BertModel."""
 import json
 import os
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import numpy as np
 import pytest
 import torch
+from explorer_frames import ROUNDED
+
+from transformer_tutorial.chapters import ch07_stacking as ch07
+from transformer_tutorial.chapters.ch07_stacking import similarity_to_anchors
+from transformer_tutorial.embeddings import (
+    cosine_similarity,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 from transformers import AutoTokenizer, BertModel
 
 from transformer_tutorial.chapters.ch07_stacking import (
@@ -63,7 +71,62 @@ def test_layer_profile_shapes_ranges_and_known_heads(minilm):
 def test_sense_gap_is_the_difference_of_the_two_similarities(minilm):
     text, towards, away = "she sat on the bank of the river", ["river"], ["money"]
     gap = sense_gap(minilm, text, "bank", towards, away)
-    expected = minilm.similarity_by_layer(text, "bank", towards) - minilm.similarity_by_layer(
-        text, "bank", away)
+    expected = similarity_to_anchors(minilm, text, "bank", towards) - similarity_to_anchors(
+        minilm, text, "bank", away)
     np.testing.assert_allclose(gap, expected)
     assert gap.shape == (7,)
+
+
+# -- The chapter's explorer ----------------------------------------------------------------
+
+
+def test_minilm_explorer_shows_every_head_four_at_a_time():
+    from transformer_tutorial.pretrained import load_minilm
+
+    explorer = ch07.minilm_layers_explorer()
+    data = explorer.data(layer=5)
+    (grid,) = data["panels"]
+    record = load_minilm().attention(ch07.MINILM_SENTENCES[0])
+    assert len(grid["items"]) == 12 and grid["per_page"] == 4
+    np.testing.assert_allclose(grid["items"][11]["values"], record.head(5, 11), **ROUNDED)
+    assert grid["items"][0]["rows"] == list(record.query_tokens)
+    assert "rests on [CLS]/[SEP]" in data["description"]
+    assert explorer.controls[0].kind == "text"
+    own = explorer.data(sentence="Dogs bark at night.", layer=0)["panels"][0]["items"][0]
+    assert own["cols"][1:3] == ["dogs", "bark"]
+    with pytest.raises(ValueError, match="empty"):
+        explorer.data(sentence="  ")
+    with pytest.raises(ValueError, match="at most 24"):
+        explorer.data(sentence="word " * 30)
+
+
+# -- The "apple" experiment and its figure -------------------------------------------------
+
+
+def test_apple_moves_towards_its_sense_with_depth(minilm):
+    companies, fruits = ["microsoft", "google", "samsung", "intel"], ["banana", "orange", "pear"]
+    tech = "apple released a new phone at its keynote"
+    pie = "she baked an apple pie"
+
+    def gap(text, towards, away):
+        return similarity_to_anchors(minilm, text, "apple", towards) - similarity_to_anchors(
+            minilm, text, "apple", away
+        )
+
+    tech_gap, pie_gap = gap(tech, companies, fruits), gap(pie, fruits, companies)
+    assert tech_gap.shape == pie_gap.shape == (7,)
+    assert (tech_gap[1:] > 0).all() and tech_gap.max() > 0.1  # leans to the companies
+    assert (pie_gap[2:] > 0.1).all()  # clearly a fruit from layer 2 on
+    assert abs(tech_gap[0]) < 0.05 and abs(pie_gap[0]) < 0.05  # the input embedding: no sense
+    # the two apples drift apart with depth
+    tech_vs_pie = cosine_similarity(
+        minilm.contextual_vectors(tech, "apple"), minilm.contextual_vectors(pie, "apple")
+    )
+    assert tech_vs_pie[0] > 0.9 > 0.7 > tech_vs_pie[-1]
+
+
+def test_layer_curves_is_standalone():
+    fig = ch07.layer_curves({"x": np.arange(3.0), "y": np.ones(3)}, ylabel="v")
+    assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ValueError, match=r"shape \(layers,\)"):
+        ch07.layer_curves({"x": np.ones((2, 2))})

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from explorer_frames import ROUNDED, panel
 
+from transformer_tutorial.chapters import ch09_generation as ch09
 from transformer_tutorial.chapters.ch09_generation import (
     generation_steps,
     speedup_figure,
@@ -62,3 +64,26 @@ def test_step_times_and_bad_positions(smollm2):
         time_steps_by_position(smollm2.model, ids, positions=(1,))
     with pytest.raises(ValueError, match="top"):
         generation_steps(smollm2, "hi", 1, top=0)
+
+
+# -- The chapter's explorer ----------------------------------------------------------------
+
+
+def test_next_token_explorer_filters():
+    from transformer_tutorial.sampling import next_token_distribution
+
+    explorer = ch09.next_token_explorer()
+    assert len(explorer.controls[0].values) >= 25
+    logits = ch09._next_token_logits(ch09.NEXT_TOKEN_PROMPT)
+    top3 = panel(explorer, temperature=0.3, sampling_filter="top-k 3")
+    assert len(top3["values"]) == 3 and sum(top3["values"]) == pytest.approx(1.0, abs=1e-3)
+    expected = np.sort(next_token_distribution(logits, 0.3, top_k=3))[::-1][:3]
+    np.testing.assert_allclose(top3["values"], expected, **ROUNDED)
+    hot = panel(explorer, temperature=2.0, sampling_filter="none")
+    assert len(hot["values"]) == 12 and sum(hot["values"]) < 0.5  # spread thin
+    nucleus = explorer.data(temperature=1.0, sampling_filter="top-p 0.5")
+    kept = int((next_token_distribution(logits, 1.0, top_p=0.5) > 0).sum())
+    everything = int((next_token_distribution(logits, 1.0) > 0).sum())
+    assert kept < everything / 100
+    assert f"filter: top-p 0.5: {kept} possible next tokens" in nucleus["title"]
+    assert nucleus["panels"][0]["labels"][0].startswith("'")  # quoted: a leading space shows

@@ -6,6 +6,7 @@ import pytest
 from transformer_tutorial.chapters.ch10_cost import (
     NUMPY_FULL,
     TORCH_FUSED,
+    cost_curves,
     cost_figure,
     local_slopes,
     machine_description,
@@ -51,3 +52,13 @@ def test_measure_attention_small():
     assert "CPUs" in machine_description()
     with pytest.raises(ValueError, match="unknown"):
         cost_figure(m, ["nope"], {})
+
+
+# -- Figures -------------------------------------------------------------------------------
+
+
+def test_cost_curves():
+    fig = cost_curves([1, 2, 4], {"x": [1.0, 4.0, 16.0]}, fits={"x": [1.0, 4.0, 16.0]})
+    assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="one value per length"):
+        cost_curves([1, 2, 4], {"x": [1.0, 4.0]})

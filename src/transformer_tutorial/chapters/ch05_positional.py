@@ -8,13 +8,17 @@
 - :func:`previous_token_head`: one attention head whose query of position :math:`p` is
   :math:`PE_p M_{-1} = PE_{p-1}` (the shift property, :func:`sinusoidal_shift_matrix`) and
   whose key of position :math:`j` is :math:`PE_j`; the score peaks at :math:`j = p - 1`.
+- :func:`position_explorer`: one position's encoding and how it lines up with every other.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
 from transformer_tutorial.multihead import MultiHeadAttention
@@ -23,6 +27,7 @@ from transformer_tutorial.positional import (
     sinusoidal_encoding,
     sinusoidal_shift_matrix,
 )
+from transformer_tutorial.widgets import Control, Explorer, bars, frame, lines
 
 __all__ = [
     "EquivarianceGaps",
@@ -31,6 +36,11 @@ __all__ = [
     "neighbour_steps",
     "words_with_positions",
     "previous_token_head",
+    "POSITION_COUNT",
+    "POSITION_D_MODEL",
+    "POSITION_CHOICES",
+    "POSITION_KINDS",
+    "position_explorer",
 ]
 
 
@@ -116,3 +126,99 @@ def previous_token_head(d_word: int, d_pos: int, sharpness: float = 60.0) -> Mul
     head.w_v.weight[words, words] = torch.eye(d_word)
     head.w_o.weight.copy_(torch.eye(d_model))
     return head
+
+
+# -- The chapter's explorer ----------------------------------------------------------------
+
+POSITION_COUNT = 48
+POSITION_D_MODEL = 32
+POSITION_CHOICES = tuple(range(POSITION_COUNT))
+POSITION_KINDS = ("sinusoidal", "learned (untrained)", "RoPE")
+_POSITION_LABELS = {
+    "sinusoidal": ("PE(position), added to the embedding", "PE(position) · PE(n)"),
+    "learned (untrained)": ("E(position), random before training", "E(position) · E(n)"),
+    "RoPE": ("a query q rotated to the position", "RoPE(q, position) · RoPE(k, n)"),
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _position_tables(kind: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+    """``vectors (positions, d)``, ``dot products (positions, positions)`` and their
+    :func:`~transformer_tutorial.positional.offset_spread` for one kind."""
+    import torch
+
+    from transformer_tutorial.positional import (
+        LearnedPositionalEmbedding,
+        apply_rotary,
+        offset_spread,
+        position_dot_products,
+        rotary_scores,
+        sinusoidal_encoding,
+    )
+
+    if kind == "sinusoidal":
+        table = sinusoidal_encoding(POSITION_COUNT, POSITION_D_MODEL)
+        dots = position_dot_products(table)
+    elif kind == "learned (untrained)":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            table = LearnedPositionalEmbedding(POSITION_COUNT, POSITION_D_MODEL).embedding.weight
+        table = table.detach()
+        dots = position_dot_products(table)
+    elif kind == "RoPE":
+        generator = torch.Generator().manual_seed(seed)
+        q, noise = torch.randn(2, POSITION_D_MODEL, generator=generator)
+        k = q + 0.5 * noise  # a key close to the query: it matches best at offset 0
+        table = apply_rotary(q.expand(POSITION_COUNT, -1))  # q at every position
+        dots = rotary_scores(q, k, POSITION_COUNT)
+    else:
+        raise ValueError(f"kind must be one of {POSITION_KINDS}, got {kind!r}")
+    return table.numpy(), dots.detach().numpy(), offset_spread(dots)
+
+
+def position_data(kind: str, position: int) -> dict[str, Any]:
+    """Position ``position``'s vector and its dot products with every position, for one
+    ``kind`` of positional information (see :func:`position_explorer`)."""
+    import torch
+
+    from transformer_tutorial.positional import offset_reference
+
+    if position not in POSITION_CHOICES:
+        raise ValueError(f"position must be one of 0 … {POSITION_COUNT - 1}, got {position!r}")
+    vectors, dots, spread = _position_tables(kind)
+    low, high = float(dots.min()), float(dots.max())
+    pad = 0.05 * (high - low)
+    bound = float(np.abs(vectors).max())
+    vector_label, dot_label = _POSITION_LABELS[kind]
+    reference = offset_reference(torch.from_numpy(dots), position).numpy()
+    row = dots[position]
+    nearest = int(np.argsort(-row)[1]) if row.argmax() == position else int(row.argmax())
+    return frame(
+        bars(vectors[position], range(POSITION_D_MODEL), title=vector_label, vmin=-bound,
+             vmax=bound, orientation="vertical", colors="sign", label_title="feature i",
+             hover="feature {label}: {value}"),
+        lines(np.arange(POSITION_COUNT), {dot_label: row, "if it depended on the distance "
+              "only": reference}, title=f"{dot_label} for every position n", x_title="n",
+              ymin=low - pad, ymax=high + pad, xmarker=position,
+              styles={"if it depended on the distance only": "dashed"}),
+        title=f"{kind}, position {position}: largest gap to 'distance only', over all "
+        f"positions: {spread:.2g}",
+        description=f"{kind}, position {position}: the most similar other position is "
+        f"{nearest}; the curve's largest gap to 'distance only' is {spread:.2g}.",
+    )  # fmt: skip
+
+
+def position_explorer() -> Explorer:
+    """Chapter 5: one position's encoding and how it lines up with every other position."""
+    return Explorer(
+        "What a position looks like, and whom it resembles",
+        (
+            Control("kind", POSITION_KINDS, label="positional information"),
+            Control("position", POSITION_CHOICES, label="position", default=20),
+        ),
+        position_data,
+        caption=f"Left: the vector of the chosen position (d = {POSITION_D_MODEL}). Right: its "
+        "dot product with each of the other positions. The dashed curve is what the solid "
+        "curve would be if it depended only on the distance between the two positions. "
+        "Sinusoidal encodings and RoPE follow it exactly; an untrained learned table does not.",
+    )

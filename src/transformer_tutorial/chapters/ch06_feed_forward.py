@@ -7,11 +7,16 @@ output lies between the smallest and the largest value of that coordinate
 (:func:`convex_hull_2d`, :func:`hull_figure`). For fixed weights, attention is linear in the
 values; the feed-forward network is the block's per-token nonlinear map
 (:func:`nonlinearity_gap`).
+
+Also the chapter's explorer, :func:`layer_norm_explorer`: layer norm on one token, before,
+during and after, in a seeded block or in the real MiniLM.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,8 +25,19 @@ from matplotlib.patches import Polygon
 
 from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.plots import CATEGORY_COLORS, new_axes, plain_text
+from transformer_tutorial.widgets import Control, Explorer, bars, frame
 
-__all__ = ["outside_value_range", "convex_hull_2d", "hull_figure", "nonlinearity_gap"]
+__all__ = [
+    "outside_value_range",
+    "convex_hull_2d",
+    "hull_figure",
+    "nonlinearity_gap",
+    "NORM_SENTENCE",
+    "NORM_D_MODEL",
+    "NORM_STAGES",
+    "NORM_BLOCKS",
+    "layer_norm_explorer",
+]
 
 
 def outside_value_range(weights: object, values: object, outputs: object) -> float:
@@ -107,3 +123,126 @@ def nonlinearity_gap(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
     a, b = x[:, :half], x[:, half : 2 * half]
     gap = fn(a + b) - fn(a) - fn(b) + fn(torch.zeros_like(a))
     return float(gap.abs().max())
+
+
+# -- The chapter's explorer ----------------------------------------------------------------
+
+NORM_SENTENCE = "the cat sat on the mat because it was tired ."
+NORM_D_MODEL = 16
+NORM_STAGES = (
+    "input: x + Attention(x)",
+    "standardized: (x - mean) / std",
+    "output: gamma * standardized + beta",
+)
+
+
+@functools.lru_cache(maxsize=4)
+def layer_norm_example(seed: int = 0) -> tuple[list[str], dict[str, Any]]:
+    """The first layer norm of a seeded post-norm encoder block (:func:`seeded_encoder_layer`,
+    ``d_model = 16``, 2 heads) on :data:`NORM_SENTENCE`: its tokens and
+    :func:`~transformer_tutorial.layers.layer_norm_steps` of :math:`x + \\mathrm{Attention}(x)`,
+    each ``(seq, d_model)`` (statistics ``(seq, 1)``), plus ``input``."""
+    from transformer_tutorial.embeddings import EmbeddingTable
+    from transformer_tutorial.layers import (
+        EncoderBlock,
+        encoder_block_steps,
+        layer_norm_steps,
+        seeded_encoder_layer,
+    )
+    from transformer_tutorial.positional import embed_with_positions
+    from transformer_tutorial.tokens import Vocabulary, tokenize
+
+    tokens = tokenize(NORM_SENTENCE)
+    table = EmbeddingTable.random(Vocabulary.from_texts([NORM_SENTENCE]), NORM_D_MODEL, seed)
+    block = EncoderBlock.from_torch(seeded_encoder_layer(NORM_D_MODEL, 2, 4 * NORM_D_MODEL,
+                                                         seed=seed))
+    steps = encoder_block_steps(block, embed_with_positions(tokens, table))
+    norm = layer_norm_steps(steps["x + attention"], block.add_norm1.norm)
+    result = {"input": steps["x + attention"][0]}
+    result.update({name: value[0] for name, value in norm.items()})
+    return tokens, result
+
+
+NORM_BLOCKS = ("seeded block (d_model = 16)",
+               "MiniLM layer 0 (trained gamma and beta, d_model = 384)")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def minilm_layer_norm_example() -> tuple[list[str], dict[str, Any]]:
+    """The first layer norm of the real MiniLM's layer 0 on :data:`NORM_SENTENCE`, with its
+    trained :math:`\\gamma` and :math:`\beta`: its tokens (``[CLS]`` and ``[SEP]`` included) and
+    :func:`~transformer_tutorial.layers.layer_norm_steps` of :math:`x + \\mathrm{Attention}(x)`
+    as in :func:`layer_norm_example`, each ``(seq, 384)``."""
+    import torch
+
+    from transformer_tutorial.cost import single_threaded
+    from transformer_tutorial.layers import encoder_block_steps, layer_norm_steps
+    from transformer_tutorial.pretrained import load_minilm
+
+    minilm = load_minilm()
+    tokenized = minilm.tokenize(NORM_SENTENCE)
+    block = minilm.model.blocks[0]
+    with torch.no_grad(), single_threaded():
+        x = minilm.model.embeddings(torch.tensor([tokenized.ids]))
+        steps = encoder_block_steps(block, x)
+        norm = layer_norm_steps(steps["x + attention"], block.add_norm1.norm)
+    result = {"input": steps["x + attention"][0]}
+    result.update({name: value[0] for name, value in norm.items()})
+    return list(tokenized.tokens), result
+
+
+def layer_norm_token_labels(tokens: list[str]) -> list[str]:
+    """``"word (position p)"`` for each token: the labels of the token dropdown."""
+    return [f"{token} (position {p})" for p, token in enumerate(tokens)]
+
+
+def layer_norm_data(token: str, stage: str, block: str = NORM_BLOCKS[0]) -> dict[str, Any]:
+    """One token's features at one stage of layer normalization in one ``block`` (see
+    :func:`layer_norm_explorer`); ``token`` is ``"word (position p)"`` of
+    :data:`NORM_SENTENCE`'s words (MiniLM's ``[CLS]`` shifts its positions by one)."""
+    tokens, steps = layer_norm_example()
+    names = layer_norm_token_labels(tokens)
+    if token not in names:
+        raise ValueError(f"token must be one of {names}, got {token!r}")
+    if stage not in NORM_STAGES:
+        raise ValueError(f"stage must be one of {NORM_STAGES}, got {stage!r}")
+    if block not in NORM_BLOCKS:
+        raise ValueError(f"block must be one of {NORM_BLOCKS}, got {block!r}")
+    position = names.index(token)
+    if block != NORM_BLOCKS[0]:
+        minilm_tokens, steps = minilm_layer_norm_example()
+        position += 1  # after [CLS]
+        if minilm_tokens[position] != tokens[position - 1]:
+            raise ValueError(f"MiniLM splits {tokens[position - 1]!r} into word pieces")
+    key = ("input", "standardized", "output")[NORM_STAGES.index(stage)]
+    bound = 1.1 * max(float(steps[k].abs().max()) for k in ("input", "standardized", "output"))
+    values = steps[key][position].detach().numpy()
+    return frame(
+        bars(values, range(values.size), title=f'"{token}": {stage}', vmin=-bound, vmax=bound,
+             orientation="vertical", colors="sign", label_title="feature",
+             hover="feature {label}: {value}"),
+        description=f'"{token}", {stage}: mean {values.mean():.2f}, standard deviation '
+        f"{values.std():.2f}, largest feature {np.abs(values).max():.2f}.",
+    )  # fmt: skip
+
+
+def layer_norm_explorer() -> Explorer:
+    """Chapter 6: layer norm on one token, before, during and after, in a seeded block or
+    with the trained scale and shift of the real MiniLM."""
+    from transformer_tutorial.tokens import tokenize
+
+    labels = tuple(layer_norm_token_labels(tokenize(NORM_SENTENCE)))
+    return Explorer(
+        "Layer norm, one token at a time",
+        (
+            Control("token", labels, label="token", default=labels[1]),
+            Control("stage", NORM_STAGES, label="stage"),
+            Control("block", NORM_BLOCKS, label="layer norm of"),
+        ),
+        layer_norm_data,
+        caption="The features of one token inside the first Add & Norm of an encoder block: a "
+        "seeded block with 16 features, or the real MiniLM's first layer with 384. "
+        "Standardizing moves each token's mean to 0 and its spread to 1 using only that "
+        "token's own features; the learned gamma and beta then rescale and shift each feature "
+        "(in the trained MiniLM a few features get far larger scales than the rest).",
+    )

@@ -9,18 +9,28 @@
 - :func:`sentence_embeddings` and :func:`similarity_table`: all-MiniLM-L6-v2 used as it was
   trained, mean pooling of the last layer then L2 normalization (its ``modules.json``:
   Transformer, Pooling with ``pooling_mode_mean_tokens``, Normalize).
+- :func:`similarity_to_anchors`: the "apple" experiment, a word's similarity to a group of
+  anchor words layer by layer; :func:`layer_curves` draws such per-layer curves.
+- :func:`minilm_layers_explorer`: every head of a chosen layer, on a sentence the reader types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from transformer_tutorial import checks
 from transformer_tutorial.attention import entropy
+from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.embeddings import cosine_similarity
+from transformer_tutorial.plots import new_axes, plain_text
 from transformer_tutorial.pretrained import MiniLM
 from transformer_tutorial.probing import offset_attention
+from transformer_tutorial.widgets import Control, Explorer, frame, head_grid, strongest_link
 
 __all__ = [
     "PROBE_SENTENCES",
@@ -29,6 +39,13 @@ __all__ = [
     "sense_gap",
     "sentence_embeddings",
     "similarity_table",
+    "MINILM_SENTENCES",
+    "MINILM_LAYERS",
+    "MINILM_MAX_GRID_TOKENS",
+    "minilm_layers_explorer",
+    "similarity_by_layer",
+    "similarity_to_anchors",
+    "layer_curves",
 ]
 
 PROBE_SENTENCES: tuple[str, ...] = (
@@ -84,10 +101,9 @@ def sense_gap(
 ) -> np.ndarray:
     """``(layers + 1,)``: the cosine similarity of ``word`` in ``text`` to the mean of the
     ``towards`` anchors minus that to the mean of the ``away`` anchors, layer by layer
-    (:meth:`~transformer_tutorial.pretrained.MiniLM.similarity_by_layer`). Positive: closer
-    to ``towards``."""
-    return minilm.similarity_by_layer(text, word, towards) - minilm.similarity_by_layer(
-        text, word, away
+    (:func:`similarity_to_anchors`). Positive: closer to ``towards``."""
+    return similarity_to_anchors(minilm, text, word, towards) - similarity_to_anchors(
+        minilm, text, word, away
     )
 
 
@@ -106,3 +122,133 @@ def similarity_table(minilm: MiniLM, sentences: Sequence[str]) -> np.ndarray:
     dot products, since they have length 1)."""
     vectors = sentence_embeddings(minilm, sentences)
     return vectors @ vectors.T
+
+
+# -- A word's sense, layer by layer (the "apple" experiment) -------------------------------
+
+
+def similarity_by_layer(vectors: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Cosine similarity of two words' vectors layer by layer: ``(layers,)`` from two
+    ``(layers, d_model)`` arrays (e.g. :meth:`MiniLM.contextual_vectors
+    <transformer_tutorial.pretrained.MiniLM.contextual_vectors>`)."""
+    a = as_float_array(vectors, "vectors")
+    b = as_float_array(others, "others")
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(
+            f"vectors and others must both have shape (layers, d_model), got {a.shape} and "
+            f"{b.shape}"
+        )
+    return cosine_similarity(a, b)
+
+
+def similarity_to_anchors(
+    minilm: MiniLM, text: str, word: str, anchors: Sequence[str]
+) -> np.ndarray:
+    """Cosine similarity, layer by layer, between ``word`` inside ``text`` and the mean of
+    the ``anchors`` (words, each read alone as ``[CLS] anchor [SEP]``), ``(layers + 1,)``.
+
+    The "Apple" experiment: "apple" in a sentence about phones against company names,
+    and in one about pie against fruit names.
+    """
+    checks.instance_of(minilm, "minilm", MiniLM)
+    anchors = checks.strings(anchors, "anchors")
+    if not anchors:
+        raise ValueError("anchors must be a non-empty list of words")
+    anchor = np.mean([minilm.contextual_vectors(a, a.lower()) for a in anchors], axis=0)
+    return similarity_by_layer(minilm.contextual_vectors(text, word), anchor)
+
+
+def layer_curves(
+    curves: Mapping[str, np.ndarray],
+    ax=None,
+    title: str | None = None,
+    ylabel: str = "value",
+    xlabel: str = "layer (0 = input embeddings)",
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """One line per named curve ``(layers,)`` over the layer index, with markers."""
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must hold at least one named (layers,) array")
+    ax = new_axes(ax, figsize=(6.0, 3.6))
+    styles = ["-o", "--s", "-^", ":D", "-v", "--x"]
+    for k, (name, values) in enumerate(curves.items()):
+        values = as_float_array(values, name)
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError(f"curve {name!r} must have shape (layers,), got {values.shape}")
+        ax.plot(np.arange(values.size), values, styles[k % len(styles)],
+                label=plain_text(str(name), "curves"))
+    ax.set_xlabel(plain_text(xlabel, "xlabel"))
+    ax.set_ylabel(plain_text(ylabel, "ylabel"))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(plain_text(title, "title"))
+    return ax.figure
+
+
+# -- The chapter's explorer ----------------------------------------------------------------
+
+MINILM_SENTENCES = (
+    "The cat sat on the mat because it was tired.",
+    "The animal didn't cross the street because it was too tired.",
+)
+MINILM_LAYERS = (0, 1, 2, 3, 4, 5)
+MINILM_MAX_GRID_TOKENS = 24  # beyond this a head's heatmap is unreadable at column width
+_SEPARATORS = ("[CLS]", "[SEP]")
+
+
+@functools.lru_cache(maxsize=32)
+def _minilm_record(sentence: str) -> Any:
+    from transformer_tutorial.pretrained import load_minilm
+
+    return load_minilm().attention(sentence)
+
+
+def minilm_layer_data(sentence: str, layer: int) -> dict[str, Any]:
+    """All 12 heads of one layer of the real MiniLM on ``sentence`` (at most
+    :data:`MINILM_MAX_GRID_TOKENS` tokens), four at a time."""
+    if layer not in MINILM_LAYERS:
+        raise ValueError(f"layer must be one of {MINILM_LAYERS}, got {layer!r}")
+    record = _minilm_record(sentence)
+    if record.q_len > MINILM_MAX_GRID_TOKENS:
+        raise ValueError(
+            f"the sentence has {record.q_len} tokens; this view shows at most "
+            f"{MINILM_MAX_GRID_TOKENS}: type a shorter sentence"
+        )
+    tokens = list(record.query_tokens)
+    weights = record.layer(layer)  # (heads, seq, seq)
+    words = np.array([t not in _SEPARATORS for t in tokens])
+    links = weights * np.outer(words, words) * (1 - np.eye(len(tokens)))  # word → other word
+    head = int(links.reshape(len(weights), -1).max(axis=1).argmax())
+    resting = float(weights[:, :, ~words].sum(axis=-1).mean())
+    return frame(
+        head_grid(weights, tokens, title=f"MiniLM, layer {layer}: the 12 heads"),
+        description=f"Layer {layer}: {resting:.0%} of the attention rests on [CLS]/[SEP]; the "
+        f"strongest link between two different words is in head {head}: "
+        f"{strongest_link(links[head], tokens, tokens)}.",
+    )
+
+
+def minilm_layers_explorer() -> Explorer:
+    """Chapter 7: every head of a chosen layer of MiniLM, on a sentence the reader types (in
+    the built book MiniLM runs in the reader's browser: :mod:`.browser_model`)."""
+    from transformer_tutorial.bertviz_views import VENDOR_URL_MARKER
+    from transformer_tutorial.browser_model import FILE_PROTOCOL_MESSAGE
+
+    return Explorer(
+        "What each layer of a trained encoder attends to",
+        (
+            Control("sentence", MINILM_SENTENCES, label="sentence", free_text=True),
+            Control("layer", MINILM_LAYERS, label="layer"),
+        ),
+        minilm_layer_data,
+        caption="all-MiniLM-L6-v2 run by the book's own encoder (in the online book: the same "
+        "weights, exported from it, running in your browser). Each panel is one head: row = "
+        "the token that attends, column = the token attended to. Early layers look at "
+        "neighbours and at [CLS]/[SEP]; later ones link words that belong together.",
+        browser_model={"name": "minilm-layers", "site_root": VENDOR_URL_MARKER + "../",
+                       "file_message": FILE_PROTOCOL_MESSAGE},
+    )  # fmt: skip

@@ -8,12 +8,16 @@
 - :func:`time_steps_by_position`: the time of one generation step at a given position, with
   and without the KV cache (medians of repeated, warmed-up measurements).
 - :func:`speedup_figure`: those times and their ratio against the position.
+- :func:`distribution_chart`: the most likely next tokens as bars.
+- :func:`next_token_explorer`: the next-token distribution under temperature, top-k and top-p.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,11 +25,19 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from transformer_tutorial.chapters.ch10_cost import sample_seconds
+from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.llama import LlamaDecoder
-from transformer_tutorial.plots import ATTENTION_CMAP, CATEGORY_COLORS, new_axes, plain_text
+from transformer_tutorial.plots import (
+    ATTENTION_CMAP,
+    CATEGORY_COLORS,
+    bar_chart,
+    new_axes,
+    plain_text,
+)
 from transformer_tutorial.pretrained import GeneratedText, SmolLM2
 from transformer_tutorial.sampling import next_token_distribution
+from transformer_tutorial.widgets import Control, Explorer, bars, frame
 
 __all__ = [
     "GenerationStep",
@@ -35,6 +47,12 @@ __all__ = [
     "StepTimes",
     "time_steps_by_position",
     "speedup_figure",
+    "NEXT_TOKEN_PROMPT",
+    "NEXT_TOKEN_TEMPERATURES",
+    "NEXT_TOKEN_FILTERS",
+    "NEXT_TOKEN_SHOWN",
+    "next_token_explorer",
+    "distribution_chart",
 ]
 
 
@@ -220,3 +238,98 @@ def speedup_figure(times: StepTimes, title: str | None = None) -> Figure:
     if title:
         figure.suptitle(title)
     return figure
+
+
+# -- Figures: the next-token distribution --------------------------------------------------
+
+
+def distribution_chart(
+    probs: np.ndarray,
+    token_strings: Callable[[list[int]], Sequence[str]],
+    top: int = 12,
+    ax=None,
+    title: str | None = None,
+    full_scale: bool = True,
+) -> Figure:
+    """The ``top`` most likely next tokens of a distribution ``probs`` ``(vocab,)`` as bars,
+    most likely first; ``token_strings(ids)`` names token ids (e.g. :meth:`SmolLM2.token_strings
+    <transformer_tutorial.pretrained.SmolLM2.token_strings>`; shown quoted, so that a leading
+    space is visible). With ``full_scale`` the x axis runs from 0 to 1 so that charts compare;
+    otherwise it fits the bars."""
+    probs = as_float_array(probs, "probs")
+    if probs.ndim != 1 or probs.size == 0:
+        raise ValueError(f"probs must have shape (vocab,), got {probs.shape}")
+    order = [int(t) for t in np.argsort(-probs, kind="stable")[:top]]
+    labels = [repr(s) for s in token_strings(order)]
+    ax = new_axes(ax, figsize=(6.5, 1.2 + 0.3 * len(order)))
+    return bar_chart(
+        probs[order], labels, ax=ax, title=title, xlabel="probability of being the next token",
+        value_range=(0.0, 1.0) if full_scale else None,
+    )  # fmt: skip
+
+
+# -- The chapter's explorer ----------------------------------------------------------------
+
+NEXT_TOKEN_PROMPT = "Thanks for lunch, I had a"
+NEXT_TOKEN_TEMPERATURES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3,
+                           1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0)  # fmt: skip
+# One filter at a time, so that each teaches what it does: top-k keeps the k most likely
+# tokens, top-p (nucleus) the fewest whose probability adds up to p.
+NEXT_TOKEN_FILTERS = {
+    "none": {}, "top-k 50": {"top_k": 50}, "top-k 10": {"top_k": 10}, "top-k 3": {"top_k": 3},
+    "top-p 0.95": {"top_p": 0.95}, "top-p 0.9": {"top_p": 0.9}, "top-p 0.75": {"top_p": 0.75},
+    "top-p 0.5": {"top_p": 0.5},
+}  # fmt: skip
+NEXT_TOKEN_SHOWN = 12
+
+
+@functools.lru_cache(maxsize=4)
+def _next_token_logits(prompt: str) -> Any:
+    from transformer_tutorial.pretrained import load_smollm2
+
+    return load_smollm2().next_token_logits(prompt)
+
+
+def next_token_data(temperature: float, sampling_filter: str) -> dict[str, Any]:
+    """SmolLM2's distribution over the token after :data:`NEXT_TOKEN_PROMPT`, with
+    ``temperature`` and one of :data:`NEXT_TOKEN_FILTERS` (``"none"``, ``"top-k 10"``,
+    ``"top-p 0.9"``, ...)."""
+    from transformer_tutorial.pretrained import load_smollm2
+    from transformer_tutorial.sampling import next_token_distribution
+
+    if sampling_filter not in NEXT_TOKEN_FILTERS:
+        raise ValueError(
+            f"sampling_filter must be one of {list(NEXT_TOKEN_FILTERS)}, got {sampling_filter!r}"
+        )
+    probs = next_token_distribution(
+        _next_token_logits(NEXT_TOKEN_PROMPT), temperature, **NEXT_TOKEN_FILTERS[sampling_filter]
+    )
+    kept = int((probs > 0).sum())
+    order = np.argsort(-probs, kind="stable")[: min(kept, NEXT_TOKEN_SHOWN)]
+    labels = [repr(s) for s in load_smollm2().token_strings([int(i) for i in order])]
+    mass = float(probs[order].sum())
+    return frame(
+        bars(probs[order], labels, vmin=0.0, vmax=1.0, value_title="probability",
+             hover="P({label}) = {value}", digits=3),
+        title=f"temperature {temperature:g}, filter: {sampling_filter}: {kept} possible "
+        f"next tokens; the {len(order)} shown hold {mass:.0%} of the probability",
+        description=f"Most likely next token {labels[0]} with probability "
+        f"{probs[order[0]]:.2f}; {kept} tokens possible; the {len(order)} shown hold "
+        f"{mass:.0%}.",
+    )  # fmt: skip
+
+
+def next_token_explorer() -> Explorer:
+    """Chapter 9: the next-token distribution under temperature, top-k and top-p."""
+    return Explorer(
+        f'The next token after "{NEXT_TOKEN_PROMPT}"',
+        (
+            Control("temperature", NEXT_TOKEN_TEMPERATURES, label="temperature", default=1.0),
+            Control("sampling_filter", tuple(NEXT_TOKEN_FILTERS), label="filter"),
+        ),
+        next_token_data,
+        caption="SmolLM2-135M-Instruct (4-bit weights) run by the book's own decoder. Low "
+        "temperature piles the probability on the favourite; high temperature spreads it over "
+        "many tokens. Top-k keeps the k most likely tokens, top-p the fewest whose probability "
+        "adds up to p; both renormalize what they keep.",
+    )

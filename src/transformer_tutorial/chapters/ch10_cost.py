@@ -10,7 +10,7 @@
 - :func:`local_slopes`: the exponent between consecutive lengths.
 - :func:`machine_description`: what the times were measured on.
 - :func:`cost_figure`: medians, the spread of the rounds, the fitted power laws and a slope-2
-  guide, on log–log axes.
+  guide, on log–log axes; :func:`cost_curves`: measured times and fits against the length.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 from matplotlib.figure import Figure
 
 from transformer_tutorial.attention import scaled_dot_product_attention
+from transformer_tutorial.checks import as_float_array
 from transformer_tutorial.cost import (
     fit_power_law,
     fused_multihead_attention,
@@ -35,7 +36,7 @@ from transformer_tutorial.cost import (
     single_threaded,
 )
 from transformer_tutorial.multihead import MultiHeadAttention
-from transformer_tutorial.plots import CATEGORY_COLORS, new_axes
+from transformer_tutorial.plots import CATEGORY_COLORS, new_axes, plain_text
 
 __all__ = [
     "sample_seconds",
@@ -50,6 +51,7 @@ __all__ = [
     "NUMPY_LINEAR",
     "TORCH_OURS",
     "TORCH_FUSED",
+    "cost_curves",
 ]
 
 NUMPY_FULL = "numpy full attention (1 head)"
@@ -263,4 +265,41 @@ def cost_figure(
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title)
+    return ax.figure
+
+
+# -- Figures: measured cost against length -------------------------------------------------
+
+
+def cost_curves(
+    lengths: Sequence[int],
+    series: Mapping[str, Sequence[float]],
+    fits: Mapping[str, Sequence[float]] | None = None,
+    ylabel: str = "time per call (ms)",
+    title: str | None = None,
+) -> Figure:
+    """Measured ``series`` (markers) against sequence length on log–log axes, with optional
+    fitted ``fits`` (dashed lines) of the same names; a slope of 2 means quadratic growth."""
+    lengths = as_float_array(lengths, "lengths")
+    if lengths.ndim != 1 or lengths.size == 0:
+        raise ValueError(f"lengths must have shape (n,), got {lengths.shape}")
+    ax = new_axes(None, figsize=(6.5, 4.0))
+    for (name, values), color in zip(series.items(), CATEGORY_COLORS, strict=False):
+        values = as_float_array(values, name)
+        if values.shape != lengths.shape:
+            raise ValueError(
+                f"series {name!r} must have one value per length, shape {lengths.shape}, "
+                f"got {values.shape}"
+            )
+        ax.plot(lengths, values, "o", color=color, label=plain_text(str(name), "name"))
+        if fits and name in fits:
+            ax.plot(lengths, as_float_array(fits[name], name), "--", color=color, linewidth=1)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length n")
+    ax.set_ylabel(plain_text(ylabel, "ylabel"))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(plain_text(title, "title"))
     return ax.figure

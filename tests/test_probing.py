@@ -1,4 +1,4 @@
-"""The chapter 7 and 9 explorers and the probing helpers behind them."""
+"""The probing helpers: which heads link two tokens, how a word's vector changes with depth."""
 
 import os
 
@@ -9,7 +9,6 @@ import pytest
 
 from transformer_tutorial.probing import (
     attention_between,
-    layer_curves,
     mean_pairwise_similarity,
     offset_attention,
     strongest_heads,
@@ -39,13 +38,6 @@ def test_attention_between_and_strongest_heads():
         strongest_heads(record, "d", "b", layer=2)
     with pytest.raises(ValueError, match=r"position must be in \[0, 4\)"):
         token_position(record.query_tokens, 4)
-
-
-def test_layer_curves_is_standalone():
-    fig = layer_curves({"x": np.arange(3.0), "y": np.ones(3)}, ylabel="v")
-    assert len(fig.axes[0].lines) == 2
-    with pytest.raises(ValueError, match=r"shape \(layers,\)"):
-        layer_curves({"x": np.ones((2, 2))})
 
 
 def test_mean_pairwise_similarity():
