@@ -70,9 +70,6 @@ _GAPS = {
           'write_browser_model', 'write_site_files']),
     'explorers': ('factory arguments are passed on unchecked (the message names the inner one)',
          ['cross_attention_training', 'word_similarity']),
-    'widgets': ('figure-data builders (issue 9) check shapes and finiteness, not every option',
-         ['Control', 'Explorer', 'ExplorerWidget', 'bars', 'frame', 'head_grid', 'heatmap',
-          'histogram', 'lines']),
 }
 KNOWN_GAPS = {
     f"transformer_tutorial.{module}.{name}": reason

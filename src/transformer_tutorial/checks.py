@@ -44,6 +44,7 @@ __all__ = [
     "int_sequence",
     "as_float_array",
     "float_array",
+    "bool_array",
     "require_ndim",
     "require_shape",
     "as_tensor",
@@ -368,6 +369,24 @@ def float_array(
     if finite and not np.isfinite(arr).all():
         raise ValueError(f"{name} must hold finite numbers (no NaN or inf)")
     return arr
+
+
+def bool_array(x: object, name: str, what: str = "of booleans") -> np.ndarray:
+    """``x`` (an array or nested list of booleans, or of numbers that are all 0 or 1) as a bool
+    numpy array; ``what`` ends the message, e.g. ``"of booleans (True: masked out)"``."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if isinstance(x, str | bytes) or not isinstance(x, Sequence | np.ndarray):
+        raise ValueError(f"{name} must be an array {what}, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:
+        raise ValueError(f"{name} must be an array {what}: {err}") from None
+    numeric = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    zeros_and_ones = numeric and bool(np.isin(arr, (0, 1)).all())
+    if arr.dtype != np.bool_ and not zeros_and_ones:
+        raise ValueError(f"{name} must be an array {what}, got dtype {arr.dtype}")
+    return arr.astype(bool)
 
 
 def as_tensor(
