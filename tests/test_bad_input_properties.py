@@ -63,11 +63,7 @@ SKIP_CALLABLES = {
 NAME_VALUE = "the_argument"
 # Callables merged from the other issues' branches that do not yet refuse every bad argument
 # with a message naming it, by module: a list to shrink (issue 14).
-DEMOS = "chapter demos (issue 13) not yet hardened to the boundary checks"
 _GAPS = {
-    'browser_model': ('build-time export helpers (issue 11) take paths and modules unchecked',
-         ['cache_key', 'export_minilm_onnx', 'load_browser_model', 'move_weights_to_float16',
-          'write_browser_model', 'write_site_files']),
     'explorers': ('factory arguments are passed on unchecked (the message names the inner one)',
          ['cross_attention_training', 'word_similarity']),
 }
