@@ -227,8 +227,9 @@ def slope_range(
     keep = n >= finite_number(min_length, "min_length")
     if np.unique(n[keep]).size < 2:
         raise ValueError(f"min_length={min_length} leaves fewer than two lengths")
-    c, k = fit_power_law(n[keep], np.median(samples[keep], axis=1))
-    per_round = [fit_power_law(n[keep], samples[keep, r])[1] for r in range(samples.shape[1])]
+    with np.errstate(over="ignore"):  # an overflowing fit is refused just below
+        c, k = fit_power_law(n[keep], np.median(samples[keep], axis=1))
+        per_round = [fit_power_law(n[keep], samples[keep, r])[1] for r in range(samples.shape[1])]
     if not np.isfinite([c, k, *per_round]).all():
         raise ValueError("samples span too many orders of magnitude for a power-law fit")
     used = tuple(int(x) for x in n[keep])
