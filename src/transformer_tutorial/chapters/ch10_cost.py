@@ -88,7 +88,9 @@ def sample_seconds(
     """The times of ``repeats`` calls of ``fn()`` ``(repeats,)``, in seconds, after
     ``warmup`` calls whose times are discarded (first calls pay for allocation and caches).
     ``clock``: the calling thread's CPU time by default (see
-    :func:`~transformer_tutorial.cost.best_seconds`)."""
+    :func:`~transformer_tutorial.cost.best_seconds`). At most :data:`MAX_REPEATS` repeats and
+    warm-up calls; an exception of ``fn`` or ``clock`` comes back as a ``ValueError`` naming
+    it."""
     fn, clock = function(fn, "fn"), function(clock, "clock")
     repeats = int_in_range(repeats, "repeats", 1, MAX_REPEATS)
     warmup = int_in_range(warmup, "warmup", 0, MAX_REPEATS)
@@ -146,7 +148,11 @@ def measure_attention(
 
     Per length: ``warmup`` discarded calls of each, then ``repeats`` rounds, each timing one
     call of every implementation (:func:`sample_seconds`). Then the numpy peak memories
-    (:func:`~transformer_tutorial.cost.numpy_peak_bytes`)."""
+    (:func:`~transformer_tutorial.cost.numpy_peak_bytes`).
+
+    Refused before any work: lengths beyond :data:`MAX_LENGTH`, ``d_model`` beyond
+    :data:`MAX_D_MODEL`, and ``num_heads`` x n^2 float32 weights above
+    :data:`MAX_WEIGHT_BYTES` (2 GiB)."""
     lengths = tuple(
         int_in_range(n, "lengths", 1, MAX_LENGTH) for n in int_sequence(lengths, "lengths")
     )
