@@ -87,10 +87,6 @@ def _numbers(values: Any, name: str, ndim: int) -> list:
     return np.where(np.isfinite(rounded), rounded, array).tolist()
 
 
-def _labels(labels: Sequence[Any], size: int, name: str) -> list[str]:
-    return checks.labels(labels, name, size)
-
-
 def _texts(**texts: Any) -> dict[str, str]:
     """Each keyword argument checked to be a string (titles, hover templates)."""
     return {name: checks.text(value, name, allow_empty=True) for name, value in texts.items()}
@@ -133,8 +129,8 @@ def heatmap(
         checks.instance_of(annotate, "annotate", (bool, np.bool_))
     array = np.asarray(checks.float_array(values, "values", "(rows, cols)", ndim=2), dtype=float)
     numbers = _numbers(array, "values", 2)
-    rows = _labels(rows, array.shape[0], "rows")
-    cols = _labels(cols, array.shape[1], "cols")
+    rows = checks.labels(rows, "rows", array.shape[0])
+    cols = checks.labels(cols, "cols", array.shape[1])
     if colormap == "attention":
         low, high = 0.0 if vmin is None else vmin, 1.0 if vmax is None else vmax
     else:
@@ -175,7 +171,7 @@ def head_grid(
     tokens = checks.labels(tokens, "tokens")
     keys = tokens if key_tokens is None else checks.labels(key_tokens, "key_tokens")
     names = [f"head {h}" for h in range(len(weights))] if head_names is None else head_names
-    names = _labels(names, len(weights), "head_names")
+    names = checks.labels(names, "head_names", len(weights))
     items = [
         heatmap(w, tokens, keys, title=name, annotate=False)
         for w, name in zip(weights, names, strict=True)
@@ -209,7 +205,7 @@ def bars(
     title, value_title, label_title, hover = texts.values()
     vmin, vmax, digits = _bound(vmin, "vmin"), _bound(vmax, "vmax"), _digits(digits)
     numbers = _numbers(values, "values", 1)
-    labels = _labels(labels, len(numbers), "labels")
+    labels = checks.labels(labels, "labels", len(numbers))
     highlight = [
         checks.int_in_range(i, "highlight", 0, len(numbers) - 1)
         for i in checks.int_sequence(highlight, "highlight")
