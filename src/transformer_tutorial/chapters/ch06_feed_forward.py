@@ -73,6 +73,7 @@ def hull_figure(
 ) -> Figure:
     """Two coordinates of one head's value vectors ``(k, 2)`` (labelled by ``tokens``), their
     convex hull, and the head's outputs ``(q, 2)``: every output lies inside."""
+    title = None if title is None else plain_text(title, "title")
     v = as_float_array(values, "values")
     out = as_float_array(outputs, "outputs")
     if v.ndim != 2 or v.shape[1] != 2 or out.ndim != 2 or out.shape[1] != 2:
