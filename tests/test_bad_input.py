@@ -321,3 +321,245 @@ def test_long_prompt_memory_is_linear_in_layers_not_quadratic_per_layer():
     assert peak < 4 * per_layer, f"peak {peak / 2**20:.0f} MiB for {n} tokens"
     # six layers' weights are kept (resident memory is measured to a few pages: 5 as the bound)
     assert kept > 5 * per_layer and kept > peak + 3 * per_layer
+
+
+# -- checks added for the chapter modules, the explorer panels and the browser model ---------
+
+
+def test_labels_are_a_sequence_not_one_string():
+    assert checks.labels(range(3), "rows", 3) == ["0", "1", "2"]
+    assert checks.labels(np.array([1.5, 2.0]), "rows") == ["1.5", "2.0"]
+    with pytest.raises(ValueError, match="rows must be a sequence of labels, got str"):
+        checks.labels("ab", "rows")
+    with pytest.raises(ValueError, match="rows needs 3 labels, got 2"):
+        checks.labels(["a", "b"], "rows", 3)
+
+
+def test_bool_array_takes_booleans_and_zeros_and_ones_only():
+    np.testing.assert_array_equal(checks.bool_array(np.eye(2), "mask"), np.eye(2, dtype=bool))
+    assert checks.bool_array([[True, False]], "mask").dtype == np.bool_
+    for bad in (np.full((2, 2), 0.5), "mask", [[1, 2], [3]]):
+        with pytest.raises(ValueError, match="mask must be an array of booleans"):
+            checks.bool_array(bad, "mask")
+
+
+def test_argument_errors_name_the_argument_and_keep_the_cause():
+    with pytest.raises(ValueError, match=r"^sentences\[2\]: text is empty") as info:
+        with checks.argument_errors("sentences[2]"):
+            checks.text(" ")
+    assert isinstance(info.value.__cause__, ValueError)
+    with pytest.raises(ValueError, match="^fn: ZeroDivisionError: division by zero"):
+        with checks.argument_errors("fn", Exception):
+            1 / 0  # noqa: B018 - the error is the point
+    with pytest.raises(KeyError):  # not one of the errors asked for: passes through
+        with checks.argument_errors("fn"):
+            {}["missing"]  # noqa: B018
+
+
+def test_paths_and_folders(tmp_path):
+    assert checks.path(tmp_path / "m.onnx", "path", absolute=True, suffix=".onnx").name == "m.onnx"
+    for bad, message in [
+        (3, "path must be a path"), ("", "non-empty path"), ("a\x00b", "NUL"),
+        ("model.txt", "ending in .onnx"), ("relative/m.onnx", "absolute"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            checks.path(bad, "path", absolute=message == "absolute", suffix=".onnx")
+    (tmp_path / "config.json").write_text("{}")
+    assert checks.folder_with(tmp_path, "folder", ["config.json"]) == tmp_path
+    with pytest.raises(ValueError, match="folder .* has no vocab.txt"):
+        checks.folder_with(tmp_path, "folder", ["config.json", "vocab.txt"])
+    with pytest.raises(ValueError, match="folder must be an existing folder"):
+        checks.folder_with(tmp_path / "nowhere", "folder", [])
+
+
+def test_chapter_link_takes_numpy_integers_and_refuses_the_rest():
+    from transformer_tutorial.diagrams import chapter_link
+
+    assert chapter_link(np.int64(3)) == chapter_link(3)
+    for bad in ([], "3", 3.0, None):
+        with pytest.raises(ValueError, match="chapter must be an integer"):
+            chapter_link(bad)
+
+
+def test_nonlinearity_gap_names_fn_and_converts_x_to_the_module_dtype():
+    from transformer_tutorial.chapters.ch06_feed_forward import nonlinearity_gap
+
+    torch.manual_seed(0)
+    ffn, x = FeedForward(8, 16), torch.randn(2, 4, 8)
+    assert nonlinearity_gap(ffn, x.double()) == nonlinearity_gap(ffn, x)
+    with pytest.raises(ValueError, match="fn must be callable"):
+        nonlinearity_gap(3, x)
+    with pytest.raises(ValueError, match=r"^fn: x must be a tensor of shape") as info:
+        nonlinearity_gap(FeedForward(4, 8), x)  # the wrong width for x
+    assert info.value.__cause__ is not None
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, seq >= 2, d\)"):
+        nonlinearity_gap(ffn, x[:, :1])
+    with pytest.raises(ValueError, match="x must hold finite numbers"):
+        nonlinearity_gap(ffn, torch.full((1, 2, 8), math.nan))
+
+
+def test_minilm_chapter_helpers_name_the_bad_sentence():
+    from transformer_tutorial.chapters.ch07_stacking import layer_profile, sense_gap
+    from transformer_tutorial.pretrained import load_minilm
+
+    minilm = load_minilm()
+    with pytest.raises(ValueError, match="minilm must be a MiniLM"):
+        layer_profile("MiniLM")
+    with pytest.raises(ValueError, match=r"^sentences\[1\]: text is empty"):
+        layer_profile(minilm, ["A cat.", "  "])
+    with pytest.raises(ValueError, match="sentences must be a sequence of texts, got str"):
+        layer_profile(minilm, "A cat.")
+    with pytest.raises(ValueError, match="word must be one of the tokens of text"):
+        sense_gap(minilm, "A cat sat.", "dog", ["animal"], ["money"])
+    with pytest.raises(ValueError, match="^away: "):
+        sense_gap(minilm, "A cat sat.", "cat", ["animal"], ["日本語🙂"])
+
+
+def test_encoder_decoder_helpers_check_their_arguments():
+    from transformer_tutorial.chapters.ch08_encoder_decoder import (
+        attention_to_next_token,
+        tail_loss,
+    )
+    from transformer_tutorial.models import EncoderDecoder
+
+    assert tail_loss(np.array([3.0, 1.0, 2.0], dtype=np.float32), last=2) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="losses must be an array of numbers"):
+        tail_loss(["a", "b"])
+    with pytest.raises(ValueError, match="losses must hold finite numbers"):
+        tail_loss([1.0, math.inf], last=1)
+    torch.manual_seed(0)
+    model = EncoderDecoder(12, 12, 8, 2, 16, 1, 1)
+    with pytest.raises(ValueError, match="batch must be a TaskBatch"):
+        attention_to_next_token(model, (torch.ones(1, 3), torch.ones(1, 4)))
+    with pytest.raises(ValueError, match="model must be a EncoderDecoder"):
+        attention_to_next_token("model", None)
+
+
+def test_timing_helpers_refuse_before_any_work():
+    from transformer_tutorial.chapters.ch10_cost import (
+        local_slopes,
+        measure_attention,
+        sample_seconds,
+        slope_range,
+    )
+
+    calls = []
+    with pytest.raises(ValueError, match="repeats must be in"):
+        sample_seconds(lambda: calls.append(1), repeats=10**9)
+    assert calls == []
+    with pytest.raises(ValueError, match="fn must be callable"):
+        sample_seconds(42)
+    with pytest.raises(ValueError, match="^fn: ZeroDivisionError"):
+        sample_seconds(lambda: 1 / 0)
+    with pytest.raises(ValueError, match="^clock: clock\\(\\) must be a finite number"):
+        sample_seconds(lambda: None, clock=lambda: "noon")
+    with pytest.raises(ValueError, match="GiB of attention weights"):
+        measure_attention(lengths=(8192,), num_heads=16)
+    with pytest.raises(ValueError, match="lengths must be in"):
+        measure_attention(lengths=(2**40,))
+    with pytest.raises(ValueError, match="each unlike the next"):
+        local_slopes([256, 256, 512], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="values must be > 0"):
+        local_slopes([256, 512], [1.0, 0.0])
+    with pytest.raises(ValueError, match="too many orders of magnitude"):
+        slope_range([2, 4], [[1e300], [1e-300]])
+
+
+def test_generation_step_figures_check_steps_and_escape_titles():
+    from transformer_tutorial.chapters.ch09_generation import (
+        GenerationStep,
+        StepTimes,
+        speedup_figure,
+        steps_figure,
+        steps_table,
+    )
+
+    step = GenerationStep(3, (("a", 0.75), ("b", 0.25)), "a", 5, 0.75, 0, "a")
+    figure = steps_figure([step], title="costs $5 or $$6")
+    assert figure.axes[0].get_title() == plain_text("costs $5 or $$6")
+    with pytest.raises(ValueError, match="steps must hold GenerationStep only"):
+        steps_table(["step 1"])
+    with pytest.raises(ValueError, match="steps must hold at least one GenerationStep"):
+        steps_figure([])
+    times = StepTimes((2, 4), np.full((2, 3), 2e-3), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="times.with_cache must hold times > 0"):
+        speedup_figure(times)
+
+
+def test_explorer_panels_check_every_option():
+    from transformer_tutorial.widgets import (
+        Control,
+        ExplorerWidget,
+        bars,
+        frame,
+        heatmap,
+        histogram,
+        lines,
+    )
+
+    assert bars([1e-320, 0.5], ["tiny", "half"])["values"] == [1e-320, 0.5]  # was NaN
+    with pytest.raises(ValueError, match="rows must be a sequence of labels, got str"):
+        heatmap(np.eye(2), "ab", ["a", "b"])
+    with pytest.raises(ValueError, match="vmax must be a finite number"):
+        heatmap(np.eye(2), ["a", "b"], ["a", "b"], vmax=math.nan)
+    with pytest.raises(ValueError, match="digits must be in"):
+        bars([1.0], ["a"], digits=-1)
+    with pytest.raises(ValueError, match="highlight must be in"):
+        bars([1.0, 2.0], ["a", "b"], highlight=[2])
+    with pytest.raises(ValueError, match="series must map at least one name"):
+        lines([0, 1], {})
+    with pytest.raises(ValueError, match="value_range must have low < high"):
+        histogram([1.0], bins=3, value_range=(-1.7e308, 1.7e308))
+    with pytest.raises(ValueError, match="bins must be in"):
+        histogram([1.0], bins=0, value_range=(0, 1))
+    with pytest.raises(ValueError, match="description"):
+        frame(description="no panel")
+    with pytest.raises(ValueError, match="values of control 'word' must be a sequence"):
+        Control("word", "cat")
+    with pytest.raises(ValueError, match="values of control 't' must be finite"):
+        Control("t", (1.0, math.nan))
+    with pytest.raises(ValueError, match="explorer must be a Explorer"):
+        ExplorerWidget({"title": "not an explorer"})
+
+
+def test_browser_model_build_refuses_bad_paths_before_exporting(tmp_path, monkeypatch):
+    from transformer_tutorial import browser_model
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("the arguments were refused too late: an export started")
+
+    monkeypatch.setattr(browser_model, "export_minilm_onnx", no_export)
+    with pytest.raises(ValueError, match="target must be an absolute path"):
+        browser_model.write_browser_model("site/minilm", tmp_path / "cache")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="cache_dir must be a folder"):
+        browser_model.write_browser_model(tmp_path / "site", tmp_path / "file")
+    with pytest.raises(ValueError, match="node_modules: onnxruntime-web is missing"):
+        browser_model.write_site_files(tmp_path / "site", tmp_path, tmp_path / "cache")
+    assert not (tmp_path / "site").exists()
+
+
+def test_browser_model_files_are_checked(tmp_path):
+    from transformer_tutorial.browser_model import (
+        WEIGHTS_FILE,
+        cache_key,
+        export_minilm_onnx,
+        load_browser_model,
+        move_weights_to_float16,
+    )
+
+    with pytest.raises(ValueError, match="path must be a file name ending in .onnx"):
+        export_minilm_onnx(tmp_path / "model.txt")
+    with pytest.raises(ValueError, match="encoder must be a BertEncoder"):
+        export_minilm_onnx(tmp_path / "model.onnx", encoder=FeedForward(8, 16))
+    with pytest.raises(ValueError, match="model must be a ModelProto"):
+        move_weights_to_float16(b"onnx bytes")
+    with pytest.raises(ValueError, match="has no model.safetensors"):
+        cache_key(tmp_path)
+    with pytest.raises(ValueError, match="has no model.onnx"):
+        load_browser_model(tmp_path)
+    (tmp_path / "model.onnx").write_bytes(b"not a protobuf at all \xff\xff")
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"\x00\x00")
+    with pytest.raises(ValueError, match="^folder: ") as info:
+        load_browser_model(tmp_path)
+    assert info.value.__cause__ is not None

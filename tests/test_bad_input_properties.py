@@ -61,47 +61,6 @@ SKIP_CALLABLES = {
 # A parameter called ``name`` names another argument in messages: it gets this value, and a
 # message naming it counts as naming the argument.
 NAME_VALUE = "the_argument"
-# Callables merged from the other issues' branches that do not yet refuse every bad argument
-# with a message naming it, by module: a list to shrink (issue 14).
-DEMOS = "chapter demos (issue 13) not yet hardened to the boundary checks"
-_GAPS = {
-    'browser_model': ('build-time export helpers (issue 11) take paths and modules unchecked',
-         ['cache_key', 'export_minilm_onnx', 'load_browser_model', 'move_weights_to_float16',
-          'write_browser_model', 'write_site_files']),
-    'chapters.ch03_qkv': (DEMOS,
-         ['compare_with_dot_product']),
-    'chapters.ch06_feed_forward': (DEMOS,
-         ['nonlinearity_gap']),
-    'chapters.ch07_stacking': (DEMOS,
-         ['layer_profile', 'sense_gap', 'sentence_embeddings', 'similarity_table']),
-    'chapters.ch08_encoder_decoder': (DEMOS,
-         ['attention_to_next_token', 'tail_loss']),
-    'chapters.ch09_generation': (DEMOS,
-         ['generation_steps', 'speedup_figure', 'steps_figure', 'steps_table',
-          'time_steps_by_position']),
-    'chapters.ch10_cost': (DEMOS,
-         ['cost_figure', 'local_slopes', 'measure_attention', 'sample_seconds', 'slope_range']),
-    'diagrams': ("chapter_link (issue 12) does not check its argument's type",
-         ['chapter_link']),
-    'widgets': ('figure-data builders (issue 9) check shapes and finiteness, not every option',
-         ['Control', 'Explorer', 'ExplorerWidget', 'bars', 'frame', 'head_grid', 'heatmap',
-          'histogram', 'lines']),
-}
-KNOWN_GAPS = {
-    f"transformer_tutorial.{module}.{name}": reason
-    for module, (reason, names) in _GAPS.items()
-    for name in names
-}
-# The explorer factories' arguments are passed on unchecked (the message names the inner one).
-KNOWN_GAPS.update(
-    dict.fromkeys(
-        [
-            "transformer_tutorial.chapters.ch01_tokens.word_similarity",
-            "transformer_tutorial.chapters.ch08_encoder_decoder.cross_attention_training",
-        ],
-        "factory arguments are passed on unchecked (the message names the inner one)",
-    )
-)
 # Parameters whose default is slow (timing loops, training runs): never drawn as default.
 NO_DEFAULTS = {"repeats", "lengths", "steps", "samples", "num_examples", "new_tokens"}
 
@@ -398,11 +357,7 @@ def test_every_module_imports(module_name):
 
 
 @pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_GAPS[n])) if n in KNOWN_GAPS else n
-        for n, _ in CALLABLES
-    ],
+    "name", [n for n, _ in CALLABLES]
 )
 def test_public_callable_answers_or_explains(name):
     fn = dict(CALLABLES)[name]

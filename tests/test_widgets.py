@@ -116,7 +116,7 @@ def test_numbers_are_rounded_finite_and_checked():
     with pytest.raises(ValueError, match="rows needs 2 labels"):
         heatmap(np.ones((2, 2)), ["q"], ["a", "b"])
     with pytest.raises(ValueError, match="mask must have the shape"):
-        heatmap(np.ones((2, 2)), "ab", "ab", mask=np.ones((2, 3)))
+        heatmap(np.ones((2, 2)), list("ab"), list("ab"), mask=np.ones((2, 3)))
     signed = heatmap([[-2.0, 1.0]], ["q"], ["a", "b"], colormap="diverging")
     assert (signed["vmin"], signed["vmax"]) == (-2.0, 2.0)
 

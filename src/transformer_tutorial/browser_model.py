@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from transformer_tutorial import checks
 from transformer_tutorial.bert import BertEncoder
 from transformer_tutorial.cost import single_threaded
 
@@ -120,6 +121,8 @@ def cache_key(folder: Path) -> str:
     torch and onnx versions."""
     import onnx
 
+    folder = checks.folder_with(folder, "folder", ("model.safetensors", "config.json", "vocab.txt"))
+
     digest = hashlib.sha256(f"v{EXPORTER_VERSION} torch {torch.__version__} onnx "
                             f"{onnx.__version__}".encode())  # fmt: skip
     here = Path(__file__).parent
@@ -137,6 +140,9 @@ def move_weights_to_float16(model, min_size: int = FLOAT16_MIN_SIZE) -> bytes:
     rebuilds from the blob (each tensor at twice its offset in the blob). Changes ``model``."""
     import onnx
     from onnx import numpy_helper
+
+    checks.instance_of(model, "model", onnx.ModelProto)
+    min_size = checks.non_negative_int(min_size, "min_size")
 
     chunks, offset = [], 0
     for init in model.graph.initializer:
@@ -164,19 +170,26 @@ def load_browser_model(folder: str | Path):
     from :data:`WEIGHTS_FILE` and widened to float32, as ``assets/minilm.js`` does."""
     import onnx
 
-    folder = Path(folder)
-    model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
-    blob = np.frombuffer((folder / WEIGHTS_FILE).read_bytes(), dtype="<f2")
-    for init in model.graph.initializer:
-        if init.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {
-            entry.key: int(entry.value) for entry in init.external_data if entry.key != "location"
-        }
-        start = info["offset"] // 4
-        init.raw_data = blob[start : start + info["length"] // 4].astype("<f4").tobytes()
-        init.data_location = onnx.TensorProto.DEFAULT
-        del init.external_data[:]
+    folder = checks.folder_with(folder, "folder", ("model.onnx", WEIGHTS_FILE))
+    # Anything unreadable in the two files is a bad folder (a protobuf DecodeError, a missing
+    # external-data key, a weights file shorter than the graph says).
+    with checks.argument_errors("folder", Exception):
+        model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+        blob = np.frombuffer((folder / WEIGHTS_FILE).read_bytes(), dtype="<f2")
+        for init in model.graph.initializer:
+            if init.data_location != onnx.TensorProto.EXTERNAL:
+                continue
+            info = {
+                entry.key: int(entry.value)
+                for entry in init.external_data
+                if entry.key != "location"
+            }
+            start, size = info["offset"] // 4, info["length"] // 4
+            if start + size > blob.size:
+                raise ValueError(f"{WEIGHTS_FILE} is shorter than model.onnx says")
+            init.raw_data = blob[start : start + size].astype("<f4").tobytes()
+            init.data_location = onnx.TensorProto.DEFAULT
+            del init.external_data[:]
     return model
 
 
@@ -187,11 +200,13 @@ def export_minilm_onnx(path: str | Path, encoder: BertEncoder | None = None) -> 
     (:func:`move_weights_to_float16`). Returns ``path``."""
     import onnx
 
+    path = checks.path(path, "path", suffix=".onnx")
+    if encoder is not None:
+        checks.instance_of(encoder, "encoder", BertEncoder)
     if encoder is None:
         from transformer_tutorial.pretrained import load_minilm
 
         encoder = load_minilm().model
-    path = Path(path)
     module = MinilmForExport(encoder).eval()
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 2023, 2003, 102]])
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", min=2, max=512)
@@ -238,8 +253,11 @@ def write_browser_model(target: str | Path, cache_dir: str | Path) -> Path:
     """Write :data:`MODEL_FILES` into ``target``, taking them
     from ``cache_dir/<cache key>/`` when an earlier call made them (the export takes about a
     minute; a copy a fraction of a second). ``manifest.json`` lists every file's size in bytes
-    under ``"files"``. Returns ``target``."""
+    under ``"files"``. Returns ``target``. Both are absolute paths of folders (created if
+    missing): a build step writes nothing relative to whatever the current directory is."""
     from transformer_tutorial.pretrained import minilm_folder
+
+    target, cache_dir = _output_folder(target, "target"), _output_folder(cache_dir, "cache_dir")
 
     folder = minilm_folder()
     key = cache_key(folder)
@@ -267,6 +285,14 @@ def write_browser_model(target: str | Path, cache_dir: str | Path) -> Path:
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _output_folder(value: object, name: str) -> Path:
+    """An absolute path that is a folder or does not exist yet."""
+    folder = checks.path(value, name, absolute=True)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{name} must be a folder, got the file {str(folder)!r}")
+    return folder
 
 
 _DEMO_HTML = """<!doctype html>
@@ -375,13 +401,16 @@ def write_site_files(
 ) -> list[Path]:
     """Everything the built site needs to run MiniLM in the page: the model
     (:func:`write_browser_model`), the scripts and :data:`DEMO_PAGE` under :data:`MODEL_DIR`,
-    onnxruntime-web's :data:`RUNTIME_FILES` under :data:`RUNTIME_DIR`. Returns the files."""
-    site, runtime = Path(site), Path(node_modules) / "onnxruntime-web" / "dist"
+    onnxruntime-web's :data:`RUNTIME_FILES` under :data:`RUNTIME_DIR`. ``site`` and
+    ``cache_dir`` are absolute paths (see :func:`write_browser_model`). Returns the files."""
+    site = _output_folder(site, "site")
+    _output_folder(cache_dir, "cache_dir")
+    runtime = checks.path(node_modules, "node_modules") / "onnxruntime-web" / "dist"
     missing = [name for name in RUNTIME_FILES if not (runtime / name).is_file()]
     if missing:
-        raise RuntimeError(
-            f"onnxruntime-web is missing from {runtime} ({', '.join(missing)}): run `npm ci` "
-            "at the repository root (`make book` does)"
+        raise ValueError(
+            f"node_modules: onnxruntime-web is missing from {runtime} ({', '.join(missing)}): "
+            "run `npm ci` at the repository root (`make book` does)"
         )
     model_dir = write_browser_model(site / MODEL_DIR, cache_dir)
     assets = Path(__file__).parent / "assets"

@@ -9,10 +9,13 @@ the module's dtype.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import os
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,12 +32,19 @@ __all__ = [
     "axis",
     "one_of",
     "instance_of",
+    "instances",
+    "function",
+    "argument_errors",
+    "path",
+    "folder_with",
     "text",
     "reader_text",
     "strings",
+    "labels",
     "int_sequence",
     "as_float_array",
     "float_array",
+    "bool_array",
     "require_ndim",
     "require_shape",
     "as_tensor",
@@ -146,6 +156,72 @@ def instance_of(value: object, name: str, cls: type | tuple[type, ...]) -> objec
     return value
 
 
+def instances(
+    values: object, name: str, cls: type | tuple[type, ...], allow_empty: bool = True
+) -> list:
+    """``values``, a sequence (not a string) of instances of ``cls``, as a list (non-empty
+    unless ``allow_empty``)."""
+    want = cls.__name__ if isinstance(cls, type) else " or ".join(c.__name__ for c in cls)
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise ValueError(f"{name} must be a sequence of {want}, got {type(values).__name__}")
+    out = list(values)
+    bad = [v for v in out if not isinstance(v, cls)]
+    if bad:
+        raise ValueError(f"{name} must hold {want} only, got {type(bad[0]).__name__}")
+    if not allow_empty and not out:
+        raise ValueError(f"{name} must hold at least one {want}")
+    return out
+
+
+def function(value: object, name: str) -> Callable:
+    """``value`` if it is callable (a function, a module, ...), else ``ValueError``."""
+    if not callable(value):
+        raise ValueError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+@contextlib.contextmanager
+def argument_errors(
+    name: str, errors: type[Exception] | tuple[type[Exception], ...] = ValueError
+) -> Iterator[None]:
+    """Inside the block, an exception of type ``errors`` raised while working on the argument
+    ``name`` (one sentence of a list, a callable the caller passed) becomes a ``ValueError``
+    whose message starts with ``name``; the original is chained as its cause."""
+    try:
+        yield
+    except errors as err:
+        kind = "" if isinstance(err, ValueError) else f"{type(err).__name__}: "
+        raise ValueError(f"{name}: {kind}{err}") from err
+
+
+def path(value: object, name: str, absolute: bool = False, suffix: str | None = None) -> Path:
+    """``value`` (a ``str`` or ``os.PathLike``, not empty, no NUL character) as a ``Path``;
+    with ``absolute``, an absolute one; with ``suffix``, one ending in it (e.g. ``".onnx"``)."""
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    raw = os.fspath(value)
+    if not isinstance(raw, str) or not raw.strip() or "\0" in raw:
+        raise ValueError(f"{name} must be a non-empty path without NUL characters, got {raw!r}")
+    out = Path(raw)
+    if absolute and not out.is_absolute():
+        raise ValueError(f"{name} must be an absolute path, got {raw!r}")
+    if suffix is not None and out.suffix != suffix:
+        raise ValueError(f"{name} must be a file name ending in {suffix}, got {raw!r}")
+    return out
+
+
+def folder_with(value: object, name: str, files: Iterable[str]) -> Path:
+    """``value`` as the ``Path`` of an existing folder holding each of ``files`` (relative
+    paths), else ``ValueError`` naming the first one missing."""
+    folder = path(value, name)
+    if not folder.is_dir():
+        raise ValueError(f"{name} must be an existing folder, got {os.fspath(value)!r}")
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        raise ValueError(f"{name} ({folder}) has no {missing[0]}")
+    return folder
+
+
 def text(value: object, name: str = "text", allow_empty: bool = False) -> str:
     """``value`` if it is a ``str`` (non-empty unless ``allow_empty``), else ``ValueError``."""
     if not isinstance(value, str):
@@ -183,10 +259,15 @@ def reader_text(value: object, name: str = "text") -> str:
 
 
 def strings(
-    values: object, name: str, size: int | None = None, what: str = "strings"
+    values: object,
+    name: str,
+    size: int | None = None,
+    what: str = "strings",
+    allow_empty: bool = True,
 ) -> list[str]:
     """``values`` as a list of ``str`` (a sequence of strings, not one string); with ``size``,
-    exactly that many. ``what`` names the strings in the message (e.g. ``"token strings"``)."""
+    exactly that many; at least one unless ``allow_empty``. ``what`` names the strings in the
+    message (e.g. ``"token strings"``)."""
     if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
         raise ValueError(f"{name} must be a sequence of {what}, got {type(values).__name__}")
     out = list(values)
@@ -195,6 +276,21 @@ def strings(
         raise ValueError(f"{name} must hold strings only, got {type(bad[0]).__name__}")
     if size is not None and len(out) != size:
         raise ValueError(f"{name} must hold {size} strings, got {len(out)}")
+    if not allow_empty and not out:
+        raise ValueError(f"{name} must be a non-empty sequence of {what}")
+    return out
+
+
+def labels(values: object, name: str, size: int | None = None) -> list[str]:
+    """``values``, a sequence (list, tuple, 1-D array; not a string) of labels of any kind
+    (strings, numbers), as a list of ``str``; with ``size``, exactly that many."""
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of labels, got shape {values.shape}")
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise ValueError(f"{name} must be a sequence of labels, got {type(values).__name__}")
+    out = [str(v) for v in values]
+    if size is not None and len(out) != size:
+        raise ValueError(f"{name} needs {size} labels, got {len(out)}")
     return out
 
 
@@ -273,6 +369,24 @@ def float_array(
     if finite and not np.isfinite(arr).all():
         raise ValueError(f"{name} must hold finite numbers (no NaN or inf)")
     return arr
+
+
+def bool_array(x: object, name: str, what: str = "of booleans") -> np.ndarray:
+    """``x`` (an array or nested list of booleans, or of numbers that are all 0 or 1) as a bool
+    numpy array; ``what`` ends the message, e.g. ``"of booleans (True: masked out)"``."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if isinstance(x, str | bytes) or not isinstance(x, Sequence | np.ndarray):
+        raise ValueError(f"{name} must be an array {what}, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:
+        raise ValueError(f"{name} must be an array {what}: {err}") from None
+    numeric = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    zeros_and_ones = numeric and bool(np.isin(arr, (0, 1)).all())
+    if arr.dtype != np.bool_ and not zeros_and_ones:
+        raise ValueError(f"{name} must be an array {what}, got dtype {arr.dtype}")
+    return arr.astype(bool)
 
 
 def as_tensor(

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from transformer_tutorial import checks, palette
 from transformer_tutorial import multihead as mh
-from transformer_tutorial import palette
 from transformer_tutorial.attention import (
     context_vectors,
     relevance_scores,
@@ -100,6 +100,7 @@ _CHAPTERS = {
 
 def chapter_link(chapter: int) -> str:
     """The link from any page of the book to chapter ``chapter`` (1 to 10)."""
+    chapter = checks.integer(chapter, "chapter")
     if chapter not in _CHAPTERS:
         raise ValueError(f"chapter must be one of {sorted(_CHAPTERS)}, got {chapter!r}")
     return f"../notebooks/{_CHAPTERS[chapter]}.html"

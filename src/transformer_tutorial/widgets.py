@@ -23,7 +23,7 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -33,6 +33,8 @@ from typing import Any
 import anywidget
 import numpy as np
 import traitlets
+
+from transformer_tutorial import checks
 
 __all__ = [
     "STATIC_ENV_VAR",
@@ -51,6 +53,10 @@ __all__ = [
 
 STATIC_ENV_VAR = "TRANSFORMER_TUTORIAL_STATIC"
 ATTENTION_HOVER = "'{row}' → '{col}': {value}"
+# The most decimals a panel shows (JavaScript's toFixed takes up to 100; more is noise), and
+# the most bins of a histogram.
+MAX_DIGITS = 10
+MAX_BINS = 1000
 
 
 @cache
@@ -69,25 +75,31 @@ def renderer_source() -> str:
 
 def _numbers(values: Any, name: str, ndim: int) -> list:
     """``values`` as nested lists of floats rounded to 4 significant digits (finite only)."""
-    array = np.asarray(values, dtype=float)
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    expected = {1: "(n,)", 2: "(rows, cols)"}[ndim]
+    array = np.asarray(checks.float_array(values, name, expected, ndim=ndim), dtype=float)
     magnitude = np.floor(np.log10(np.abs(array), out=np.zeros_like(array), where=array != 0))
     decimals = 3 - magnitude
     # Multiplying by 10**d (exact for d >= 0) and dividing back gives the shortest JSON text.
-    scale = 10.0 ** np.abs(decimals)
-    rounded = np.where(decimals >= 0, np.round(array * scale) / scale,
-                       np.round(array / scale) * scale)  # fmt: skip
-    return rounded.tolist()
+    # Below about 1e-305 the scale overflows: such values are kept as they are.
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = 10.0 ** np.abs(decimals)
+        rounded = np.where(decimals >= 0, np.round(array * scale) / scale,
+                           np.round(array / scale) * scale)  # fmt: skip
+    return np.where(np.isfinite(rounded), rounded, array).tolist()
 
 
-def _labels(labels: Sequence[Any], size: int, name: str) -> list[str]:
-    labels = [str(label) for label in labels]
-    if len(labels) != size:
-        raise ValueError(f"{name} needs {size} labels, got {len(labels)}")
-    return labels
+def _texts(**texts: Any) -> dict[str, str]:
+    """Each keyword argument checked to be a string (titles, hover templates)."""
+    return {name: checks.text(value, name, allow_empty=True) for name, value in texts.items()}
+
+
+def _bound(value: Any, name: str) -> float | None:
+    """An optional axis bound: ``None`` or a finite number (as a ``float``)."""
+    return None if value is None else checks.finite_number(value, name)
+
+
+def _digits(digits: Any) -> int:
+    return checks.int_in_range(digits, "digits", 0, MAX_DIGITS)
 
 
 def heatmap(
@@ -110,12 +122,16 @@ def heatmap(
     ``"attention"`` (sequential, default range 0–1) or ``"diverging"`` (centred on 0).
     ``mask`` ``(rows, cols)``: True where a cell is masked out. Values are written in the
     cells when ``annotate`` (default: both sides at most 10)."""
-    if colormap not in ("attention", "diverging"):
-        raise ValueError(f"colormap must be 'attention' or 'diverging', got {colormap!r}")
-    array = np.asarray(values, dtype=float)
+    checks.one_of(colormap, "colormap", ("attention", "diverging"))
+    texts = _texts(title=title, row_title=row_title, col_title=col_title, hover=hover)
+    title, row_title, col_title, hover = texts.values()
+    vmin, vmax, digits = _bound(vmin, "vmin"), _bound(vmax, "vmax"), _digits(digits)
+    if annotate is not None:
+        checks.instance_of(annotate, "annotate", (bool, np.bool_))
+    array = np.asarray(checks.float_array(values, "values", "(rows, cols)", ndim=2), dtype=float)
     numbers = _numbers(array, "values", 2)
-    rows = _labels(rows, array.shape[0], "rows")
-    cols = _labels(cols, array.shape[1], "cols")
+    rows = checks.labels(rows, "rows", array.shape[0])
+    cols = checks.labels(cols, "cols", array.shape[1])
     if colormap == "attention":
         low, high = 0.0 if vmin is None else vmin, 1.0 if vmax is None else vmax
     else:
@@ -128,7 +144,7 @@ def heatmap(
         "annotate": max(array.shape) <= 10 if annotate is None else bool(annotate),
     }  # fmt: skip
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
+        mask = checks.bool_array(mask, "mask", "of booleans (True: masked out)")
         if mask.shape != array.shape:
             raise ValueError(f"mask must have the shape of values {array.shape}, got {mask.shape}")
         panel["mask"] = mask.tolist()
@@ -148,12 +164,15 @@ def head_grid(
 ) -> dict[str, Any]:
     """A grid panel: one attention heatmap per head of ``weights`` ``(heads, q_len, k_len)``,
     ``per_page`` at a time (a selector picks which), ``columns`` side by side."""
+    weights = checks.float_array(weights, "weights", "(heads, q_len, k_len)", ndim=3)
     weights = np.asarray(weights, dtype=float)
-    if weights.ndim != 3:
-        raise ValueError(f"weights must be (heads, q_len, k_len), got shape {weights.shape}")
-    keys = tokens if key_tokens is None else key_tokens
+    title, page_label = _texts(title=title, page_label=page_label).values()
+    columns = checks.positive_int(columns, "columns")
+    per_page = None if per_page is None else checks.positive_int(per_page, "per_page")
+    tokens = checks.labels(tokens, "tokens")
+    keys = tokens if key_tokens is None else checks.labels(key_tokens, "key_tokens")
     names = [f"head {h}" for h in range(len(weights))] if head_names is None else head_names
-    names = _labels(names, len(weights), "head_names")
+    names = checks.labels(names, "head_names", len(weights))
     items = [
         heatmap(w, tokens, keys, title=name, annotate=False)
         for w, name in zip(weights, names, strict=True)
@@ -181,18 +200,23 @@ def bars(
 ) -> dict[str, Any]:
     """A bar chart panel: one bar per label. ``orientation`` ``"horizontal"`` (rankings) or
     ``"vertical"`` (feature vectors); ``colors`` ``"single"`` or ``"sign"``."""
-    if orientation not in ("horizontal", "vertical"):
-        raise ValueError(f"orientation must be 'horizontal' or 'vertical', got {orientation!r}")
-    if colors not in ("single", "sign"):
-        raise ValueError(f"colors must be 'single' or 'sign', got {colors!r}")
+    checks.one_of(orientation, "orientation", ("horizontal", "vertical"))
+    checks.one_of(colors, "colors", ("single", "sign"))
+    texts = _texts(title=title, value_title=value_title, label_title=label_title, hover=hover)
+    title, value_title, label_title, hover = texts.values()
+    vmin, vmax, digits = _bound(vmin, "vmin"), _bound(vmax, "vmax"), _digits(digits)
     numbers = _numbers(values, "values", 1)
-    labels = _labels(labels, len(numbers), "labels")
+    labels = checks.labels(labels, "labels", len(numbers))
+    highlight = [
+        checks.int_in_range(i, "highlight", 0, len(numbers) - 1)
+        for i in checks.int_sequence(highlight, "highlight")
+    ]
     low = min([0.0, *numbers]) if vmin is None else vmin
     high = max([0.0, *numbers]) if vmax is None else vmax
     return {
         "kind": "bars", "title": str(title), "labels": labels, "values": numbers,
         "vmin": low, "vmax": high, "orientation": orientation, "value_title": value_title,
-        "label_title": label_title, "colors": colors, "highlight": [int(i) for i in highlight],
+        "label_title": label_title, "colors": colors, "highlight": highlight,
         "digits": digits, "hover": hover,
     }  # fmt: skip
 
@@ -213,7 +237,13 @@ def lines(
     """A line chart panel: ``series`` maps a name to its ``y`` values (same length as ``x``);
     ``styles`` maps a name to ``"solid"`` (default), ``"dashed"`` or ``"points"``."""
     xs = _numbers(x, "x", 1)
-    styles = styles or {}
+    title, x_title, y_title = _texts(title=title, x_title=x_title, y_title=y_title).values()
+    ymin, ymax, digits = _bound(ymin, "ymin"), _bound(ymax, "ymax"), _digits(digits)
+    xmarker = _bound(xmarker, "xmarker")
+    checks.instance_of(series, "series", Mapping)
+    if not series:
+        raise ValueError("series must map at least one name to its y values")
+    styles = {} if styles is None else checks.instance_of(styles, "styles", Mapping)
     drawn = []
     for name, y in series.items():
         ys = _numbers(y, f"series {name!r}", 1)
@@ -245,6 +275,18 @@ def histogram(
 ) -> dict[str, Any]:
     """A histogram panel of ``samples`` in ``bins`` equal bins over ``value_range``
     (samples outside it are counted in the first or last bin)."""
+    samples = checks.float_array(samples, "samples", "(...)", min_ndim=1)
+    bins = checks.int_in_range(bins, "bins", 1, MAX_BINS)
+    if (
+        isinstance(value_range, str | bytes)
+        or not isinstance(value_range, Sequence | np.ndarray)
+        or len(value_range) != 2
+    ):
+        raise ValueError(f"value_range must be a pair (low, high), got {value_range!r}")
+    low, high = (checks.finite_number(v, "value_range") for v in value_range)
+    if not low < high or not math.isfinite(high - low):
+        raise ValueError(f"value_range must have low < high, a finite width apart: {value_range}")
+    title, x_title, y_title = _texts(title=title, x_title=x_title, y_title=y_title).values()
     samples = np.clip(np.asarray(samples, dtype=float).ravel(), *value_range)
     counts, edges = np.histogram(samples, bins=bins, range=value_range)
     return {"kind": "histogram", "title": str(title), "edges": _numbers(edges, "edges", 1),
@@ -261,12 +303,20 @@ def frame(
     """One state of an explorer: ``panels`` side by side, a ``title`` line and a one-sentence
     ``description`` computed from the data (read to screen-reader users when it changes)."""
     if not panels:
-        raise ValueError("a frame needs at least one panel")
-    result = {"title": str(title), "description": str(description), "panels": list(panels)}
+        raise ValueError("a frame needs at least one panel: frame(panel, ..., description=...)")
+    for i, panel in enumerate(panels):
+        if not isinstance(panel, dict) or "kind" not in panel:
+            raise ValueError(f"panel {i} of the frame must be a panel dict (from heatmap, bars, "
+                             f"...), got {type(panel).__name__}; pass title= and description= "
+                             "by keyword")  # fmt: skip
+    title, description = _texts(title=title, description=description).values()
+    result = {"title": title, "description": description, "panels": list(panels)}
     if widths is not None:
+        if isinstance(widths, str | bytes) or not isinstance(widths, Sequence | np.ndarray):
+            raise ValueError(f"widths must be a sequence of numbers, got {type(widths).__name__}")
         if len(widths) != len(panels):
             raise ValueError(f"widths needs {len(panels)} numbers, got {len(widths)}")
-        result["widths"] = [float(w) for w in widths]
+        result["widths"] = [checks.positive_number(w, "widths") for w in widths]
     return result
 
 
@@ -304,15 +354,20 @@ class Control:
     free_text: bool = False
 
     def __post_init__(self) -> None:
-        if not self.name.isidentifier():
+        if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"control name must be a Python identifier, got {self.name!r}")
-        values = tuple(self.values)
+        values = tuple(checks.instances(self.values, f"values of control {self.name!r}",
+                                        (str, Real)))  # fmt: skip
         if not values:
             raise ValueError(f"control {self.name!r} needs at least one value")
+        if any(isinstance(v, Real) and not math.isfinite(v) for v in values):
+            raise ValueError(f"values of control {self.name!r} must be finite, got {values}")
         if len(set(values)) != len(values):
             raise ValueError(f"control {self.name!r} has repeated values")
+        checks.text(self.label, "label", allow_empty=True)
+        checks.instance_of(self.free_text, "free_text", bool)
         default = values[0] if self.default is None else self.default
-        if default not in values:
+        if not isinstance(default, str | Real) or default not in values:
             raise ValueError(f"default of {self.name!r} must be one of {values}, got {default!r}")
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "default", default)
@@ -349,7 +404,13 @@ class Explorer:
     browser_model: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
-        controls = tuple(self.controls)
+        checks.text(self.title, "title", allow_empty=True)
+        checks.text(self.caption, "caption", allow_empty=True)
+        checks.function(self.frame, "frame")
+        if self.browser_model is not None:
+            checks.instance_of(self.browser_model, "browser_model", Mapping)
+            checks.strings(list(self.browser_model.values()), "browser_model's values")
+        controls = tuple(checks.instances(self.controls, "controls", Control))
         if not controls:
             raise ValueError("an explorer needs at least one control")
         names = [c.name for c in controls]
@@ -467,6 +528,7 @@ class ExplorerWidget(anywidget.AnyWidget):
     spec = traitlets.Dict().tag(sync=True)
 
     def __init__(self, explorer: Explorer) -> None:
+        checks.instance_of(explorer, "explorer", Explorer)
         super().__init__(_esm=renderer_source(), spec=explorer.spec())
         self.explorer = explorer
         self._values = [list(c.values) for c in explorer.controls]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from transformer_tutorial import checks
 from transformer_tutorial.widgets import Control, Explorer, bars, frame
 
 __all__ = [
@@ -18,12 +19,18 @@ __all__ = [
 # -- The chapter's explorer ----------------------------------------------------------------
 
 
+# Wider random tables show the same thing (no word is closer to one than another), slower.
+MAX_RANDOM_D_MODEL = 4096
+
+
 def word_similarity(random_d_model: int = 64, seed: int = 0) -> Explorer:
     """Pick a word of the toy vocabulary and a table (the hand-made one, or a random one of
     width ``random_d_model`` as before training): one bar per other word, its cosine
     similarity to the chosen word, most similar first."""
     from transformer_tutorial.embeddings import EmbeddingTable, most_similar, toy_embeddings
 
+    random_d_model = checks.int_in_range(random_d_model, "random_d_model", 1, MAX_RANDOM_D_MODEL)
+    seed = checks.non_negative_int(seed, "seed")
     toy = toy_embeddings()
     tables = {
         "hand-made table (like a trained model)": toy,

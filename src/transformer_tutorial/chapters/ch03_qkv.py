@@ -35,7 +35,7 @@ from transformer_tutorial.attention import (
     scaled_dot_product_attention,
     softmax,
 )
-from transformer_tutorial.checks import as_float_array, require_shape
+from transformer_tutorial.checks import argument_errors, as_float_array, float_array, instance_of
 from transformer_tutorial.embeddings import TOY_FEATURES
 from transformer_tutorial.plots import new_axes, plain_text
 from transformer_tutorial.projections import QKVProjection
@@ -101,9 +101,11 @@ class AttentionComparison:
 def compare_with_dot_product(x: np.ndarray, projection: QKVProjection) -> AttentionComparison:
     """Attention of one sentence ``x`` ``(seq, d_model)`` with the plain dot product of
     chapter 2 and with ``projection``'s queries, keys and values."""
-    x = require_shape(as_float_array(x, "x"), "x", (None, projection.d_model), "(seq, d_model)")
-    before = softmax(relevance_scores(x, x))
-    context_after, after = scaled_dot_product_attention(*projection(x))
+    projection = instance_of(projection, "projection", QKVProjection)
+    x = float_array(x, "x", "(seq, d_model)", shape=(None, projection.d_model))
+    with argument_errors("x"):  # e.g. scores that overflow for huge values
+        before = softmax(relevance_scores(x, x))
+        context_after, after = scaled_dot_product_attention(*projection(x))
     return AttentionComparison(before, after, context_vectors(before, x), context_after)
 
 

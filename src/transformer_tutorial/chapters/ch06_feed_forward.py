@@ -15,6 +15,7 @@ during and after, in a seeded block or in the real MiniLM.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 
-from transformer_tutorial.checks import as_float_array
+from transformer_tutorial.checks import argument_errors, as_float_array, as_tensor, function
 from transformer_tutorial.plots import CATEGORY_COLORS, new_axes, plain_text
 from transformer_tutorial.widgets import Control, Explorer, bars, frame
 
@@ -88,6 +89,7 @@ def hull_figure(
 ) -> Figure:
     """Two coordinates of one head's value vectors ``(k, 2)`` (labelled by ``tokens``), their
     convex hull, and the head's outputs ``(q, 2)``: every output lies inside."""
+    title = None if title is None else plain_text(title, "title")
     v = as_float_array(values, "values")
     out = as_float_array(outputs, "outputs")
     if v.ndim != 2 or v.shape[1] != 2 or out.ndim != 2 or out.shape[1] != 2:
@@ -116,13 +118,23 @@ def hull_figure(
 def nonlinearity_gap(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float:
     """:math:`\\max |f(x_1 + x_2) - f(x_1) - f(x_2) + f(0)|` over the entries, with
     :math:`x_1, x_2` the two halves of the tokens of ``x`` ``(batch, seq, d)`` paired up:
-    0 for an affine map, large for a nonlinear one."""
-    if x.ndim != 3 or x.shape[1] < 2:
+    0 for an affine map, large for a nonlinear one. A module ``fn`` gets ``x`` in its own
+    dtype."""
+    fn = function(fn, "fn")
+    weight = next(fn.parameters(), None) if isinstance(fn, torch.nn.Module) else None
+    x = as_tensor(x, "x", torch.empty(0) if weight is None else weight,
+                  "(batch, seq >= 2, d)", ndim=3, keep_dtype=weight is None)  # fmt: skip
+    if x.shape[1] < 2:
         raise ValueError(f"x must have shape (batch, seq >= 2, d), got {tuple(x.shape)}")
     half = x.shape[1] // 2
     a, b = x[:, :half], x[:, half : 2 * half]
-    gap = fn(a + b) - fn(a) - fn(b) + fn(torch.zeros_like(a))
-    return float(gap.abs().max())
+    with argument_errors("fn", Exception):
+        outputs = [fn(a + b), fn(a), fn(b), fn(torch.zeros_like(a))]
+        gap = outputs[0] - outputs[1] - outputs[2] + outputs[3]
+        gap = float(gap.abs().max())
+    if not math.isfinite(gap):
+        raise ValueError("fn returned NaN or inf for the finite x: no gap to measure")
+    return gap
 
 
 # -- The chapter's explorer ----------------------------------------------------------------

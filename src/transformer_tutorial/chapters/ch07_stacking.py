@@ -25,7 +25,13 @@ from matplotlib.figure import Figure
 
 from transformer_tutorial import checks
 from transformer_tutorial.attention import entropy
-from transformer_tutorial.checks import as_float_array
+from transformer_tutorial.checks import (
+    argument_errors,
+    as_float_array,
+    instance_of,
+    reader_text,
+    strings,
+)
 from transformer_tutorial.embeddings import cosine_similarity
 from transformer_tutorial.plots import new_axes, plain_text
 from transformer_tutorial.pretrained import MiniLM
@@ -80,11 +86,12 @@ def layer_profile(
     - ``change``: :math:`1 - \\cos(h^{(l)}_i, h^{(l+1)}_i)`, mean over tokens: how far the
       block turns each token's vector.
     """
-    if isinstance(sentences, str) or not sentences:
-        raise ValueError("sentences must be a non-empty list of texts")
+    minilm = instance_of(minilm, "minilm", MiniLM)
+    sentences = strings(sentences, "sentences", what="texts", allow_empty=False)
     rows: dict[str, list[np.ndarray]] = {key: [] for key in PROFILE_NAMES}
-    for text in sentences:
-        run = minilm.encode(text)
+    for i, text in enumerate(sentences):
+        with argument_errors(f"sentences[{i}]"):
+            run = minilm.encode(text)
         weights = run.record.weights  # (layers, heads, n, n)
         n = weights.shape[-1]
         rows["previous"].append(offset_attention(run.record, -1).max(axis=1))
@@ -102,18 +109,29 @@ def sense_gap(
     """``(layers + 1,)``: the cosine similarity of ``word`` in ``text`` to the mean of the
     ``towards`` anchors minus that to the mean of the ``away`` anchors, layer by layer
     (:func:`similarity_to_anchors`). Positive: closer to ``towards``."""
-    return similarity_to_anchors(minilm, text, word, towards) - similarity_to_anchors(
-        minilm, text, word, away
-    )
+    minilm = instance_of(minilm, "minilm", MiniLM)
+    tokens = minilm.tokenize(text).tokens
+    if reader_text(word, "word") not in tokens:
+        raise ValueError(f"word must be one of the tokens of text {list(tokens)}, got {word!r}")
+    similarities = []
+    for name, anchors in (("towards", towards), ("away", away)):
+        anchors = strings(anchors, name, what="anchor words", allow_empty=False)
+        with argument_errors(name):
+            similarities.append(similarity_to_anchors(minilm, text, word, anchors))
+    return similarities[0] - similarities[1]
 
 
 def sentence_embeddings(minilm: MiniLM, sentences: Sequence[str]) -> np.ndarray:
     """``(len(sentences), d_model)``: each sentence's last-layer token vectors averaged (mean
     pooling over all its tokens, ``[CLS]`` and ``[SEP]`` included, as the model card's
     ``mean_pooling`` with an all-ones attention mask) and scaled to length 1."""
-    if isinstance(sentences, str) or not sentences:
-        raise ValueError("sentences must be a non-empty list of texts")
-    pooled = np.stack([minilm.encode(s).hidden_states[-1].mean(axis=0) for s in sentences])
+    minilm = instance_of(minilm, "minilm", MiniLM)
+    sentences = strings(sentences, "sentences", what="texts", allow_empty=False)
+    pooled = []
+    for i, text in enumerate(sentences):
+        with argument_errors(f"sentences[{i}]"):
+            pooled.append(minilm.encode(text).hidden_states[-1].mean(axis=0))
+    pooled = np.stack(pooled)
     return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 

@@ -20,11 +20,17 @@ import torch
 from matplotlib.figure import Figure
 
 from transformer_tutorial import checks
-from transformer_tutorial.checks import as_float_array
+from transformer_tutorial.checks import (
+    argument_errors,
+    as_float_array,
+    float_array,
+    instance_of,
+    int_in_range,
+)
 from transformer_tutorial.models import PAD_ID, EncoderDecoder
 from transformer_tutorial.plots import CATEGORY_COLORS, attention_heatmap, new_axes, plain_text
 from transformer_tutorial.record import AttentionRecord
-from transformer_tutorial.training import TaskBatch
+from transformer_tutorial.training import TaskBatch, TrainingRun
 from transformer_tutorial.widgets import Control, Explorer, frame, head_grid
 
 __all__ = [
@@ -38,9 +44,8 @@ __all__ = [
 
 def tail_loss(losses: Sequence[float], last: int = 20) -> float:
     """The mean of the ``last`` losses of a run."""
-    values = np.asarray(losses, dtype=float)
-    if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= values.size:
-        raise ValueError(f"last must be an integer in [1, {values.size}], got {last!r}")
+    values = np.asarray(float_array(losses, "losses", "(steps,)", ndim=1), dtype=float)
+    last = int_in_range(last, "last", 1, values.size)
     return float(values[-last:].mean())
 
 
@@ -50,9 +55,14 @@ def attention_to_next_token(model: EncoderDecoder, batch: TaskBatch) -> np.ndarr
     gives position :math:`t + 1` of the teacher-forced input ``batch.tgt[:, :-1]`` (the token
     it must predict), over every pair of non-padding positions. Exactly 0 with the causal
     mask."""
-    inputs = batch.tgt[:, :-1]
-    out = model(batch.src, inputs)
+    model = instance_of(model, "model", EncoderDecoder)
+    batch = instance_of(batch, "batch", TaskBatch)
+    with argument_errors("batch", (ValueError, TypeError, IndexError)):
+        inputs = batch.tgt[:, :-1]
+        out = model(batch.src, inputs)
     real = (inputs[:, :-1] != PAD_ID) & (inputs[:, 1:] != PAD_ID)  # (batch, t - 1)
+    if not real.any():
+        raise ValueError("batch.tgt has no two consecutive non-padding input positions")
     layers = []
     for weights in out.decoder_attention:  # (batch, heads, t, t)
         ahead = torch.diagonal(weights, offset=1, dim1=-2, dim2=-1)  # (batch, heads, t - 1)
@@ -131,11 +141,11 @@ def loss_curves(
 # -- The chapter's explorer ----------------------------------------------------------------
 
 
-def cross_attention_training(run) -> Explorer:
+def cross_attention_training(run: TrainingRun) -> Explorer:
     """Chapter 8: the reversal model's cross-attention on one fixed example, at each snapshot
     step of ``run`` (a :class:`~transformer_tutorial.training.TrainingRun`). Slider: training
     step; dropdown: decoder layer. One panel per head."""
-    snapshots = run.snapshots
+    snapshots = instance_of(run, "run", TrainingRun).snapshots
     if not snapshots:
         raise ValueError("run has no snapshots: train with snapshot_steps, e.g. (0, 100, 300)")
     steps = tuple(sorted(snapshots))

@@ -24,8 +24,17 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from transformer_tutorial.chapters.ch10_cost import sample_seconds
-from transformer_tutorial.checks import as_float_array
+from transformer_tutorial.chapters.ch10_cost import MAX_REPEATS, sample_seconds
+from transformer_tutorial.checks import (
+    as_float_array,
+    float_array,
+    instance_of,
+    instances,
+    int_in_range,
+    int_sequence,
+    positive_int,
+    token_id_list,
+)
 from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.llama import LlamaDecoder
 from transformer_tutorial.plots import (
@@ -90,8 +99,8 @@ def generation_steps(
     Greedy decoding (``temperature=0``) draws from a distribution with all its mass on one
     token; its steps show the model's own distribution (temperature 1) instead, of which the
     chosen token is the most likely."""
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise ValueError(f"top must be a positive integer, got {top!r}")
+    smollm2 = instance_of(smollm2, "smollm2", SmolLM2)
+    top = positive_int(top, "top")
     result = smollm2.generate(prompt, max_new_tokens, temperature, top_k, top_p, seed)
     generation = result.generation
     steps = []
@@ -118,6 +127,8 @@ def generation_steps(
 def steps_table(steps: Sequence[GenerationStep], top: int = 3) -> str:
     """The steps as lines of text: step, tokens read, the ``top`` candidates with their
     probabilities, the token chosen."""
+    steps = instances(steps, "steps", GenerationStep)
+    top = positive_int(top, "top")
     lines = [f"{'step':>4} {'read':>5}  {'most likely next tokens':<52} chosen"]
     for i, step in enumerate(steps):
         cands = "  ".join(f"{tok!r} {p:.2f}" for tok, p in step.candidates[:top])
@@ -134,9 +145,11 @@ def _label(token: str) -> str:
 def steps_figure(steps: Sequence[GenerationStep], title: str | None = None) -> Figure:
     """One row per step, one column per candidate (most likely first): the cell's colour is
     the probability, its text the token and probability; the chosen token is outlined."""
-    if not steps:
-        raise ValueError("steps must hold at least one GenerationStep")
+    steps = instances(steps, "steps", GenerationStep, allow_empty=False)
     top = len(steps[0].candidates)
+    if top < 1 or any(len(s.candidates) != top for s in steps):
+        raise ValueError("steps must all hold the same number (>= 1) of candidates")
+    title = None if title is None else plain_text(title, "title")
     probs = np.array([[p for _, p in s.candidates] for s in steps])
     ax = new_axes(None, figsize=(1.6 * top + 2.2, 0.45 * len(steps) + 1.4))
     image = ax.imshow(probs, cmap=ATTENTION_CMAP, vmin=0.0, vmax=1.0, aspect="auto")
@@ -193,12 +206,20 @@ def time_steps_by_position(
     :func:`~transformer_tutorial.chapters.ch10_cost.sample_seconds`), reading the first
     ``position`` ids of ``token_ids``: the whole prefix without a cache, the last token after a
     cache of the others with one (the cache is built beforehand and not timed)."""
-    ids = [int(t) for t in token_ids]
-    positions = tuple(int(p) for p in positions)
-    if not positions or min(positions) < 2 or max(positions) > len(ids):
+    model = instance_of(model, "model", LlamaDecoder)
+    ids = token_id_list(token_ids, "token_ids", model.config.vocab_size)
+    positions = tuple(int_sequence(positions, "positions"))
+    if (
+        not positions
+        or min(positions) < 2
+        or max(positions) > min(len(ids), model.config.max_positions)
+    ):
         raise ValueError(
-            f"positions must lie in [2, len(token_ids)] = [2, {len(ids)}], got {positions}"
+            f"positions must lie in [2, len(token_ids)] = [2, {len(ids)}] (and within the "
+            f"model's context of {model.config.max_positions}), got {positions}"
         )
+    repeats = int_in_range(repeats, "repeats", 1, MAX_REPEATS)
+    warmup = int_in_range(warmup, "warmup", 0, MAX_REPEATS)
     without = np.empty((len(positions), repeats))
     with_cache = np.empty((len(positions), repeats))
     with single_threaded():
@@ -214,6 +235,14 @@ def time_steps_by_position(
 def speedup_figure(times: StepTimes, title: str | None = None) -> Figure:
     """Left: median time of one step against the position, with and without the cache
     (log–log, bars from fastest to slowest repeat). Right: their ratio, the speed-up."""
+    times = instance_of(times, "times", StepTimes)
+    shape = (len(int_sequence(times.positions, "times.positions")), None)
+    for name in ("without_cache", "with_cache"):
+        seconds = float_array(getattr(times, name), f"times.{name}", "(positions, repeats)",
+                              shape=shape)  # fmt: skip
+        if (seconds <= 0).any():
+            raise ValueError(f"times.{name} must hold times > 0 (drawn on log axes)")
+    title = None if title is None else plain_text(title, "title")
     figure = Figure(figsize=(9.0, 3.6), layout="constrained")
     left, right = figure.subplots(1, 2)
     x = np.array(times.positions, dtype=float)

@@ -26,7 +26,19 @@ import torch
 from matplotlib.figure import Figure
 
 from transformer_tutorial.attention import scaled_dot_product_attention
-from transformer_tutorial.checks import as_float_array
+from transformer_tutorial.checks import (
+    argument_errors,
+    as_float_array,
+    finite_number,
+    float_array,
+    function,
+    instance_of,
+    int_in_range,
+    int_sequence,
+    non_negative_int,
+    positive_int,
+    strings,
+)
 from transformer_tutorial.cost import (
     fit_power_law,
     fused_multihead_attention,
@@ -60,11 +72,13 @@ NUMPY_LINEAR = "numpy linear attention (1 head)"
 TORCH_OURS = "our MultiHeadAttention (torch)"
 TORCH_FUSED = "torch fused scaled_dot_product_attention"
 
-
-def _count(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+# Limits of the timing helpers: more repeats than a benchmark needs is a mistake, not a wish.
+MAX_REPEATS = 1000
+# measure_attention: the longest sequence, the widest model, and the most attention weights
+# (heads x n^2 float32, kept by our MultiHeadAttention) one call may hold.
+MAX_LENGTH = 8192
+MAX_D_MODEL = 4096
+MAX_WEIGHT_BYTES = 2**31
 
 
 def sample_seconds(
@@ -76,15 +90,24 @@ def sample_seconds(
     """The times of ``repeats`` calls of ``fn()`` ``(repeats,)``, in seconds, after
     ``warmup`` calls whose times are discarded (first calls pay for allocation and caches).
     ``clock``: the calling thread's CPU time by default (see
-    :func:`~transformer_tutorial.cost.best_seconds`)."""
-    repeats = _count(repeats, "repeats", 1)
-    for _ in range(_count(warmup, "warmup", 0)):
-        fn()
+    :func:`~transformer_tutorial.cost.best_seconds`). At most :data:`MAX_REPEATS` repeats and
+    warm-up calls; an exception of ``fn`` or ``clock`` comes back as a ``ValueError`` naming
+    it."""
+    fn, clock = function(fn, "fn"), function(clock, "clock")
+    repeats = int_in_range(repeats, "repeats", 1, MAX_REPEATS)
+    warmup = int_in_range(warmup, "warmup", 0, MAX_REPEATS)
+    with argument_errors("clock", Exception):
+        finite_number(clock(), "clock()")
     times = np.empty(repeats)
-    for r in range(repeats):
-        start = clock()
-        fn()
-        times[r] = clock() - start
+    with argument_errors("fn", Exception):  # outside the loop: nothing added to the times
+        for _ in range(warmup):
+            fn()
+        for r in range(repeats):
+            start = clock()
+            fn()
+            times[r] = clock() - start
+    if not np.isfinite(times).all():
+        raise ValueError("clock returned times that are not finite numbers")
     return times
 
 
@@ -127,10 +150,28 @@ def measure_attention(
 
     Per length: ``warmup`` discarded calls of each, then ``repeats`` rounds, each timing one
     call of every implementation (:func:`sample_seconds`). Then the numpy peak memories
-    (:func:`~transformer_tutorial.cost.numpy_peak_bytes`)."""
-    lengths = tuple(_count(n, "length", 1) for n in lengths)
-    repeats, warmup = _count(repeats, "repeats", 1), _count(warmup, "warmup", 0)
-    window = _count(window, "window", 1)
+    (:func:`~transformer_tutorial.cost.numpy_peak_bytes`).
+
+    Refused before any work: lengths beyond :data:`MAX_LENGTH`, ``d_model`` beyond
+    :data:`MAX_D_MODEL`, and ``num_heads`` x n^2 float32 weights above
+    :data:`MAX_WEIGHT_BYTES` (2 GiB)."""
+    lengths = tuple(
+        int_in_range(n, "lengths", 1, MAX_LENGTH) for n in int_sequence(lengths, "lengths")
+    )
+    if not lengths:
+        raise ValueError("lengths must hold at least one sequence length")
+    d_model = int_in_range(d_model, "d_model", 1, MAX_D_MODEL)
+    num_heads = positive_int(num_heads, "num_heads")
+    if num_heads * max(lengths) ** 2 * 4 > MAX_WEIGHT_BYTES:
+        raise ValueError(
+            f"num_heads={num_heads} at lengths up to {max(lengths)} means "
+            f"{num_heads * max(lengths) ** 2 * 4 / 2**30:.1f} GiB of attention weights per call "
+            f"(at most {MAX_WEIGHT_BYTES / 2**30:.0f} GiB): fewer heads or shorter lengths"
+        )
+    repeats = int_in_range(repeats, "repeats", 1, MAX_REPEATS)
+    warmup = int_in_range(warmup, "warmup", 0, MAX_REPEATS)
+    window = positive_int(window, "window")
+    seed = non_negative_int(seed, "seed")
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -186,17 +227,19 @@ def slope_range(
     """Fit :func:`~transformer_tutorial.cost.fit_power_law` to the medians of ``samples``
     ``(lengths, repeats)`` and to every round (column) on its own, over the lengths
     ``>= min_length`` (at least two)."""
-    n = np.asarray(lengths, dtype=float)
-    samples = np.asarray(samples, dtype=float)
-    if samples.ndim != 2 or samples.shape[0] != n.size:
-        raise ValueError(
-            f"samples must have shape (lengths, repeats) = ({n.size}, r), got {samples.shape}"
-        )
-    keep = n >= min_length
-    if keep.sum() < 2:
+    n = np.asarray(_positive(lengths, "lengths", "(lengths,)", None), dtype=float)
+    samples = np.asarray(
+        _positive(samples, "samples", f"(lengths, repeats) = ({n.size}, r)", (n.size, None)),
+        dtype=float,
+    )
+    keep = n >= finite_number(min_length, "min_length")
+    if np.unique(n[keep]).size < 2:
         raise ValueError(f"min_length={min_length} leaves fewer than two lengths")
-    c, k = fit_power_law(n[keep], np.median(samples[keep], axis=1))
-    per_round = [fit_power_law(n[keep], samples[keep, r])[1] for r in range(samples.shape[1])]
+    with np.errstate(over="ignore"):  # an overflowing fit is refused just below
+        c, k = fit_power_law(n[keep], np.median(samples[keep], axis=1))
+        per_round = [fit_power_law(n[keep], samples[keep, r])[1] for r in range(samples.shape[1])]
+    if not np.isfinite([c, k, *per_round]).all():
+        raise ValueError("samples span too many orders of magnitude for a power-law fit")
     used = tuple(int(x) for x in n[keep])
     return SlopeRange(k, float(min(per_round)), float(max(per_round)), c, used)
 
@@ -205,10 +248,22 @@ def local_slopes(lengths: Sequence[int], values: Sequence[float]) -> np.ndarray:
     """The exponent between consecutive lengths, :math:`\\log(t_{i+1}/t_i) /
     \\log(n_{i+1}/n_i)`, ``(len(lengths) - 1,)``: 2 where doubling :math:`n` quadruples the
     time."""
-    n, t = np.asarray(lengths, dtype=float), np.asarray(values, dtype=float)
-    if n.ndim != 1 or n.shape != t.shape or n.size < 2 or (n <= 0).any() or (t <= 0).any():
-        raise ValueError("lengths and values must be positive, same shape (k,), k >= 2")
+    n = np.asarray(_positive(lengths, "lengths", "(k,), k >= 2", None), dtype=float)
+    t = np.asarray(_positive(values, "values", f"(k,) = ({n.size},)", (n.size,)), dtype=float)
+    if n.size < 2 or (np.diff(n) == 0).any():
+        raise ValueError(f"lengths must hold k >= 2 lengths, each unlike the next, got {n}")
     return np.diff(np.log(t)) / np.diff(np.log(n))
+
+
+def _positive(
+    values: object, name: str, expected: str, shape: tuple[int | None, ...] | None
+) -> np.ndarray:
+    """``values`` as a float array of ``shape`` (``None``: any 1-D array) whose entries are
+    finite and > 0 (lengths and times, fitted on log axes)."""
+    array = float_array(values, name, expected, ndim=1, shape=shape)
+    if (array <= 0).any():
+        raise ValueError(f"{name} must be > 0 (they are fitted on log axes)")
+    return array
 
 
 def machine_description() -> str:
@@ -238,15 +293,26 @@ def cost_figure(
     bar from the fastest to the slowest round, the fitted power law of ``fits[name]``
     (dashed, over the lengths it was fitted on) and a grey dotted slope-2 guide through the
     last median of the first name."""
-    if not names:
-        raise ValueError("names must name at least one implementation")
+    measurement = instance_of(measurement, "measurement", AttentionMeasurement)
+    names = strings(names, "names", what="implementation names", allow_empty=False)
     unknown = [name for name in names if name not in measurement.seconds]
     if unknown:
-        raise ValueError(f"unknown implementations {unknown}; have {list(measurement.seconds)}")
+        raise ValueError(
+            f"names: unknown implementations {unknown}; have {list(measurement.seconds)}"
+        )
+    fits = instance_of(fits, "fits", Mapping)
+    for name, fit in fits.items():
+        instance_of(fit, f"fits[{name!r}]", SlopeRange)
+    title = None if title is None else plain_text(title, "title")
     n = np.array(measurement.lengths, dtype=float)
+    seconds = {
+        name: _positive(measurement.seconds[name], f"measurement.seconds[{name!r}]",
+                        f"(lengths, repeats) = ({n.size}, r)", (n.size, None))
+        for name in names
+    }  # fmt: skip
     ax = new_axes(None, figsize=(6.5, 4.2))
     for name, color in zip(names, CATEGORY_COLORS, strict=False):
-        ms = 1e3 * measurement.seconds[name]
+        ms = 1e3 * seconds[name]
         median = np.median(ms, axis=1)
         ax.errorbar(n, median, yerr=[median - ms.min(axis=1), ms.max(axis=1) - median],
                     fmt="o", color=color, capsize=3, label=name)
@@ -255,7 +321,7 @@ def cost_figure(
             x = np.array(fit.lengths, dtype=float)
             ax.plot(x, 1e3 * fit.c * x**fit.median, "--", color=color, linewidth=1,
                     label=f"fit: n^{fit.median:.2f}")
-    last = np.median(1e3 * measurement.seconds[names[0]], axis=1)[-1]
+    last = np.median(1e3 * seconds[names[0]], axis=1)[-1]
     ax.plot(n, last * (n / n[-1]) ** 2, ":", color="grey", label="slope 2 (quadratic)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
