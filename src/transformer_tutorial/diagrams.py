@@ -38,6 +38,7 @@ from transformer_tutorial.attention import (
     softmax,
 )
 from transformer_tutorial.bert import BertEncoder
+from transformer_tutorial.generation import greedy_choice
 from transformer_tutorial.layers import EncoderBlock
 from transformer_tutorial.llama import LlamaDecoder
 from transformer_tutorial.models import EncoderDecoder
@@ -1204,7 +1205,7 @@ def generation_loop(model: LlamaDecoder, prompt_ids: object) -> Diagram:
     attn = model.blocks[0].attn
     with torch.no_grad():
         first = model(ids)
-        next_id = first.logits[:, -1].argmax(-1, keepdim=True)
+        next_id = greedy_choice(first.logits[:, -1])[:, None]
         with _hooks({"attn": attn, "model": model}) as calls:
             second = model(next_id, first.cache)
     config = model.config
