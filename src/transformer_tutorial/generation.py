@@ -44,6 +44,10 @@ STOP_LENGTH = "max_new_tokens"
 
 def greedy_choice(logits: torch.Tensor) -> torch.Tensor:
     """Greedy decoding's choice: the most probable token, ``(batch, vocab) -> (batch,)``."""
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or not logits.is_floating_point():
+        raise ValueError(
+            f"logits must be a float tensor (batch, vocab), got {checks.shape_of(logits)}"
+        )
     return logits.argmax(-1)
 
 
@@ -69,6 +73,12 @@ def autoregressive_decode(
     if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
         raise ValueError(f"ids must be integers (batch, length), got {checks.shape_of(ids)}")
     max_new_tokens = checks.positive_int(max_new_tokens, "max_new_tokens")
+    for name, fn in (("next_logits", next_logits), ("choose", choose)):
+        if not callable(fn):
+            raise ValueError(f"{name} must be a function of tensors, got {type(fn).__name__}")
+    if eos_id is not None:
+        eos_id = checks.non_negative_int(eos_id, "eos_id")
+    pad_id = checks.non_negative_int(pad_id, "pad_id")
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     new = ids
     for _ in range(max_new_tokens):

@@ -174,26 +174,33 @@ def scaled_dot_product_attention(
             "d_head, k and v must share k_len; got q "
             f"{tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
         )
+    is_mask = isinstance(allowed, torch.Tensor) and allowed.dtype == torch.bool
+    if allowed is not None and not is_mask:
+        raise ValueError(
+            f"allowed must be a boolean tensor (True = may attend), got {checks.shape_of(allowed)}"
+        )
+    checks.instance_of(need_weights, "need_weights", bool)
+    if trace is not None:
+        checks.instance_of(trace, "trace", dict)
     any_allowed = None if allowed is None else allowed.any(dim=-1, keepdim=True)
     if not need_weights and trace is None:
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-        if any_allowed is not None and not bool(any_allowed.all()):
+        if any_allowed is not None:  # NaN rows (no allowed key) become 0
             context = context.masked_fill(~any_allowed, 0.0)
         return context, None
     scores = (q / math.sqrt(q.shape[-1])) @ k.transpose(-2, -1)  # (batch, heads, q, k)
     if trace is not None:
         trace["scores"] = scores.clone()
+    # No branch on the values (torch.export traces this for the in-browser model); in place,
+    # then freed: at 8,192 tokens one (heads, seq, seq) array is 2.4 GB.
     if allowed is not None:
-        # In place, then freed: at 8,192 tokens one (heads, seq, seq) array is 2.4 GB.
         scores.masked_fill_(~allowed, float("-inf"))
-    fully_masked = any_allowed is not None and not bool(any_allowed.all())
-    if fully_masked:
         # Rows with no allowed key: softmax of all -inf would be NaN; give them weight 0.
         scores.masked_fill_(~any_allowed, 0.0)
     weights = torch.softmax(scores, dim=-1)
     del scores
-    if fully_masked:
-        weights = weights * any_allowed
+    if any_allowed is not None:  # in place unless autograd keeps the softmax's output
+        weights = weights * any_allowed if weights.requires_grad else weights.mul_(any_allowed)
     context = weights @ v  # (batch, heads, q_len, d_head)
     if trace is not None:
         trace["weights"], trace["head_i"] = weights, context
