@@ -725,22 +725,11 @@ def attention_head(projection: QKVProjection, x: np.ndarray, mask: object = None
 # -- chapter 4: multi-head attention ---------------------------------------------------------
 
 
-def _mha_shapes(mha: MultiHeadAttention, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every intermediate of ``mha`` on ``x``, from the package's trace of its forward pass
-    (:func:`~transformer_tutorial.multihead.multihead_steps`), checked against the forward."""
-    steps = multihead_steps(mha, x)
-    with torch.no_grad():
-        output, weights = mha(x)
-    if steps["output"].shape != output.shape or steps["weights"].shape != weights.shape:
-        raise RuntimeError("multihead_steps no longer matches MultiHeadAttention.forward")
-    return steps
-
-
 def multi_head(mha: MultiHeadAttention, x: torch.Tensor) -> Diagram:
     """Multi-head attention as chapter 4 runs it: ``mha`` on ``x`` ``(batch, seq, d_model)``
     — project, split into heads, attend in parallel, concatenate, :math:`W^O`."""
     _check_module(mha, MultiHeadAttention, "mha")
-    s = _mha_shapes(mha, _tensor(x, "x", 3))
+    s = multihead_steps(mha, _tensor(x, "x", 3))  # a trace of mha's own forward pass
     heads = s["Q_i"].shape[1]
     c = _Canvas()
     y = [25 + i * _ROW for i in range(8)]
@@ -1277,7 +1266,8 @@ def attention_cost(mha: MultiHeadAttention, lengths: Sequence[int] = (512, 1024)
         raise ValueError(f"lengths must increase, got {lengths!r}")
     generator = torch.Generator().manual_seed(0)
     runs = [
-        _mha_shapes(mha, torch.randn(1, n, mha.d_model, generator=generator)) for n in lengths
+        multihead_steps(mha, torch.randn(1, n, mha.d_model, generator=generator))
+        for n in lengths
     ]
     growth = lengths[1] / lengths[0]
 
