@@ -58,10 +58,11 @@ $(NPM_INSTALLED): package.json package-lock.json
 	touch $@
 
 # jupyter-cache keys a chapter's outputs on its own code cells only, and Sphinx rereads a page
-# only when its file changed: after a change in the package every chapter must run again, so
-# both caches go when a file of src/ is newer than the last build (the exported in-browser
-# model keeps its own cache, keyed on what it is made from).
-PACKAGE_FILES := $(shell find src -type f \( -name '*.py' -o -name '*.js' \))
+# only when its file changed: after a change in the package or in the book's Sphinx extension
+# (book/_ext) every chapter must run again, so both caches go when a file of src/ or book/_ext/
+# is newer than the last build (the exported in-browser model keeps its own cache, keyed on
+# what it is made from).
+PACKAGE_FILES := $(shell find src book/_ext -type f \( -name '*.py' -o -name '*.js' \))
 BUILT_WITH := _build/.built-with-package
 $(BUILT_WITH): $(PACKAGE_FILES)
 	rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute

@@ -392,6 +392,26 @@ def test_causal_mask_values():
     assert causal_mask(np.int64(4)).dtype == np.bool_
 
 
+@pytest.mark.parametrize(("size", "past"), [(1, 0), (4, 0), (1, 6), (3, 5)])
+def test_causal_mask_with_past_keys_equals_torch_bottom_right_causal(size, past):
+    """With ``past`` cached keys, the new queries are the last rows of the full causal mask:
+    torch's ``causal_lower_right`` bias says the same."""
+    from torch.nn.attention.bias import causal_lower_right
+
+    mask = causal_mask(size, past)
+    assert mask.shape == (size, past + size)
+    np.testing.assert_array_equal(mask, causal_mask(past + size)[past:])
+    q = torch.randn(1, 1, size, 4, generator=torch.Generator().manual_seed(size + past))
+    k = torch.randn(1, 1, past + size, 4, generator=torch.Generator().manual_seed(past))
+    expected = F.scaled_dot_product_attention(
+        q, k, k, attn_mask=causal_lower_right(size, past + size)
+    )
+    ours = F.scaled_dot_product_attention(q, k, k, attn_mask=torch.from_numpy(mask))
+    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="past must be a non-negative integer"):
+        causal_mask(size, -1)
+
+
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True, "3", None])
 def test_causal_mask_rejects_non_positive_integers(bad):
     with pytest.raises(ValueError, match="size must be a positive integer"):

@@ -43,8 +43,6 @@ EXAMPLES = 10
 
 # Modules and callables that cannot be called blindly; everything else is.
 SKIP_MODULES = {
-    # A Sphinx extension: only Sphinx calls it, with its own application object.
-    "transformer_tutorial.sphinx_ext",
     # The checks themselves: their other arguments (bounds, dtypes, the shape to name) come
     # from package code, not from readers; tested in test_bad_input.py.
     "transformer_tutorial.checks",

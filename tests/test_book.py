@@ -11,10 +11,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from book_ext import VENDOR_FILES, public_modules
 from book_site import HTML, NODE_MODULES, NOT_BUILT, ROOT, built_page, chapter_pages, toc_pages
 
+import transformer_tutorial
 from transformer_tutorial import bertviz_views
-from transformer_tutorial.sphinx_ext import VENDOR_FILES, public_modules
 
 MAX_CHAPTER_BYTES = 3_000_000
 
@@ -125,10 +126,24 @@ def test_chapter_offers_its_notebook_and_says_how_to_run_it(page):
         assert (path.parent / href).resolve().is_file(), f"{href} does not exist in the site"
 
 
+def test_api_modules_are_the_package_subpackages_included_and_not_the_build_extension():
+    modules = public_modules()
+    assert "transformer_tutorial.attention" in modules
+    assert "transformer_tutorial.chapters.ch07_stacking" in modules
+    assert not any("sphinx" in m or "book_ext" in m or "._" in m for m in modules)
+    on_disk = {
+        ".".join(path.relative_to(ROOT / "src").with_suffix("").parts)
+        for path in Path(transformer_tutorial.__file__).parent.rglob("*.py")
+        if not any(part.startswith("_") for part in path.parts[-2:])
+    }
+    assert on_disk <= set(modules)
+
+
 def test_api_page_documents_every_public_module_with_source_links():
     html = built_page("book/api").read_text(encoding="utf-8")
     for module in public_modules():
         assert f'id="module-{module}"' in html, f"{module} is missing from the API page"
+    assert "book_ext" not in html and "sphinx_ext" not in html
     assert html.count('class="viewcode-link"') >= len(public_modules())
     assert (HTML / "_modules" / "transformer_tutorial" / "attention.html").is_file()
 

@@ -118,22 +118,22 @@ def test_a_changed_exporter_version_changes_the_cache_key(monkeypatch):
 def test_the_book_build_writes_model_scripts_and_runtime_into_the_site(
     exported, tmp_path, monkeypatch
 ):
-    """sphinx_ext's build-finished hook, with the export cache beside the html output."""
+    """book_ext's build-finished hook, with the export cache beside the html output."""
     from types import SimpleNamespace
 
+    import book_ext
     from book_site import ROOT
 
-    from transformer_tutorial import sphinx_ext
     from transformer_tutorial.browser_model import MODEL_DIR, RUNTIME_DIR, RUNTIME_FILES
 
     html = tmp_path / "_build" / "html"
-    shutil.copytree(exported[1], sphinx_ext.model_cache_dir(html))
+    shutil.copytree(exported[1], book_ext.model_cache_dir(html))
     monkeypatch.setattr(browser_model, "export_minilm_onnx", None)  # must come from the cache
     app = SimpleNamespace(builder=SimpleNamespace(format="html"), outdir=str(html), srcdir=ROOT)
-    sphinx_ext._write_browser_model(app, None)
+    book_ext._write_browser_model(app, None)
     names = {p.name for p in (html / MODEL_DIR).iterdir()}
     assert names == {*MODEL_FILES, "minilm.js", "wordpiece.js", "demo.html"}
     assert {p.name for p in (html / RUNTIME_DIR).iterdir()} == set(RUNTIME_FILES)
     failed = SimpleNamespace(builder=app.builder, outdir=str(tmp_path / "failed"), srcdir=ROOT)
-    sphinx_ext._write_browser_model(failed, RuntimeError("the build failed"))
+    book_ext._write_browser_model(failed, RuntimeError("the build failed"))
     assert not (tmp_path / "failed").exists()  # a failed build gets no model

@@ -237,3 +237,27 @@ def test_mismatched_batch_and_bad_config_raise():
         )
     with pytest.raises(ValueError, match="max_len"):
         greedy_decode(model, torch.tensor([[4]]), max_len=64)
+
+
+def test_the_one_generation_loop_pads_finished_rows_and_feeds_only_new_tokens():
+    """A bigram table as the model: token t is followed by NEXT[t]; 3 is <eos>."""
+    from transformer_tutorial.generation import autoregressive_decode
+
+    table = torch.full((6, 6), -1.0)
+    following = {0: 1, 1: 2, 2: EOS_ID, 4: 5, 5: 4}
+    for t, nxt in following.items():
+        table[t, nxt] = 1.0
+    fed: list[list[list[int]]] = []
+
+    def next_logits(ids: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        fed.append(new.tolist())
+        return table[ids[:, -1]]
+
+    out = autoregressive_decode(next_logits, torch.tensor([[0], [4]]), 5, eos_id=EOS_ID,
+                                pad_id=PAD_ID)  # fmt: skip
+    assert out.tolist() == [[0, 1, 2, EOS_ID, PAD_ID, PAD_ID], [4, 5, 4, 5, 4, 5]]
+    assert fed[0] == [[0], [4]] and fed[1] == [[1], [5]]
+    stopped = autoregressive_decode(next_logits, torch.tensor([[1]]), 5, eos_id=EOS_ID)
+    assert stopped.tolist() == [[1, 2, EOS_ID]]  # every row finished: the loop stops
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        autoregressive_decode(next_logits, torch.tensor([[1]]), 0)

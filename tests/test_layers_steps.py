@@ -40,6 +40,12 @@ def test_encoder_block_steps_end_where_torch_ends(norm_first):
     x = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(2))
     steps = encoder_block_steps(block, x)
     assert max_abs_difference(steps["output"], layer(x)) < 1e-5
+    assert torch.equal(steps["output"], block(x)[0])  # a trace of the forward pass itself
+    trace: dict[str, torch.Tensor] = {}
+    causal, _ = block(x, causal=True, trace=trace)
+    assert list(trace) == list(steps) and torch.equal(trace["output"], causal)
+    square = torch.nn.Transformer.generate_square_subsequent_mask(6, dtype=torch.bool)
+    assert max_abs_difference(causal, layer(x, src_mask=square, is_causal=True)) < 1e-5
     if norm_first:
         assert list(steps) == ["x", "LN(x)", "attention", "h", "LN(h)", "ffn", "output"]
         assert max_abs_difference(steps["h"], x + steps["attention"]) == 0.0

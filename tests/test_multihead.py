@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from transformer_tutorial import multihead as mh
 from transformer_tutorial.attention import scaled_dot_product_attention
 from transformer_tutorial.multihead import MultiHeadAttention
 
@@ -233,3 +234,58 @@ def test_load_from_torch_checks_sizes():
         MultiHeadAttention(16, 2).load_from_torch(nn.MultiheadAttention(16, 4))
     with pytest.raises(ValueError, match="expected a torch.nn.MultiheadAttention"):
         MultiHeadAttention(16, 2).load_from_torch(nn.Linear(16, 16))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_core_equals_torch_sdpa_both_ways(masked):
+    """The one torch core, explicit (weights returned) and fused, against torch's kernel."""
+    g = torch.Generator().manual_seed(6)
+    q, k, v = (torch.randn(2, 3, 5, 8, generator=g) for _ in range(3))
+    allowed = torch.rand(2, 1, 5, 5, generator=g) > 0.4 if masked else None
+    if masked:
+        allowed[..., 0] = True  # torch's kernel gives NaN for a row with no key
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    context, weights = mh.scaled_dot_product_attention(q, k, v, allowed)
+    fused, none = mh.scaled_dot_product_attention(q, k, v, allowed, need_weights=False)
+    assert none is None and weights.shape == (2, 3, 5, 5)
+    torch.testing.assert_close(context, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(fused, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(weights @ v, expected, atol=1e-6, rtol=0)
+
+
+def test_attention_core_fully_masked_rows_are_zero_in_both_paths():
+    q, k, v = (torch.randn(1, 2, 3, 4, generator=torch.Generator().manual_seed(s))
+               for s in range(3))  # fmt: skip
+    allowed = torch.tensor([[True, True, False], [False, False, False], [True, False, True]])
+    for need_weights in (True, False):
+        context, _ = mh.scaled_dot_product_attention(q, k, v, allowed, need_weights)
+        assert torch.isfinite(context).all()
+        assert context[:, :, 1].abs().max() == 0
+        expected = torch.nn.functional.scaled_dot_product_attention(
+            q[:, :, ::2], k, v, attn_mask=allowed[::2]
+        )
+        torch.testing.assert_close(context[:, :, ::2], expected, atol=1e-6, rtol=0)
+
+
+def test_attention_core_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"q must be a float tensor \(batch, heads, seq, d_head\)"):
+        mh.scaled_dot_product_attention(torch.zeros(2, 3, 4), torch.zeros(1, 2, 3, 4),
+                                        torch.zeros(1, 2, 3, 4))  # fmt: skip
+    with pytest.raises(ValueError, match="share"):
+        mh.scaled_dot_product_attention(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 5),
+                                        torch.zeros(1, 2, 3, 4))  # fmt: skip
+
+
+def test_need_weights_false_is_torch_fused_path_and_equals_torch(inputs):
+    x, _ = inputs
+    ours, ref = _pair()
+    out, weights = ours(x, key_padding_mask=PAD5, causal=True, need_weights=False)
+    ref_out, _ = _ref(ref, x, x, x, PAD5, torch.ones(5, 5, dtype=torch.bool).tril())
+    assert weights is None
+    torch.testing.assert_close(out, ref_out, atol=ATOL, rtol=0)
+
+
+def test_causal_is_for_self_attention_only(inputs):
+    x, memory = inputs
+    with pytest.raises(ValueError, match="q_len == k_len"):
+        _pair()[0](x, memory, memory, causal=True)

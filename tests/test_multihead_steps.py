@@ -85,3 +85,20 @@ def test_max_abs_difference():
     assert max_abs_difference(np.array([1.0, 2.0]), torch.tensor([1.5, 1.0])) == 1.0
     with pytest.raises(ValueError, match="same shape"):
         max_abs_difference(np.zeros(2), np.zeros(3))
+
+
+def test_steps_are_a_trace_of_the_forward_pass_masks_included():
+    ref = _torch_mha(16, 4, seed=3)
+    ours = MultiHeadAttention.from_torch(ref)
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(4))
+    output, weights = ours(x)
+    steps = multihead_steps(ours, x)
+    assert torch.equal(steps["output"], output) and torch.equal(steps["weights"], weights)
+    trace: dict[str, torch.Tensor] = {}
+    masked, masked_weights = ours(x, causal=True, trace=trace)
+    assert torch.equal(trace["output"], masked) and torch.equal(trace["weights"], masked_weights)
+    assert torch.equal(trace["scores"], steps["scores"])  # recorded before the mask
+    causal = nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.bool)
+    expected, expected_weights = ref(x, x, x, attn_mask=causal, average_attn_weights=False)
+    assert max_abs_difference(trace["output"], expected) < 1e-5
+    assert max_abs_difference(trace["weights"], expected_weights) < 1e-6

@@ -136,14 +136,18 @@ def scaled_dot_product_attention(
     return context_vectors(weights, v), weights
 
 
-def causal_mask(size: int) -> np.ndarray:
-    """Boolean ``(size, size)`` mask, ``True`` on and below the diagonal.
+def causal_mask(size: int, past: int = 0) -> np.ndarray:
+    """Boolean ``(size, past + size)`` mask, ``True`` on and below the diagonal.
 
     Position :math:`i` may attend to positions :math:`j \\le i` only: a token cannot look at
-    the tokens that come after it.
+    the tokens that come after it. With ``past`` earlier tokens already read (a KV cache), the
+    ``size`` new queries sit at positions ``past .. past + size - 1`` and query :math:`i` may
+    attend keys :math:`j \\le past + i`. The book's one causal mask: the torch modules
+    (:mod:`~transformer_tutorial.multihead`) use it too, through ``torch.from_numpy``.
     """
     size = checks.positive_int(size, "size")
-    return np.tril(np.ones((size, size), dtype=bool))
+    past = checks.non_negative_int(past, "past")
+    return np.tril(np.ones((size, past + size), dtype=bool), k=past)
 
 
 def padding_mask(token_ids: np.ndarray, pad_id: int = 0) -> np.ndarray:

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from transformer_tutorial import checks
 from transformer_tutorial.attention import scaled_dot_product_attention, softmax
@@ -230,11 +229,10 @@ def single_threaded() -> Iterator[None]:
 def fused_multihead_attention(mha: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
     """The self-attention of ``mha`` on ``x`` ``(batch, seq, d_model)`` with the same
     projections but torch's fused ``scaled_dot_product_attention`` as the core (it never
-    returns, and on CPU never stores whole, the ``(n, n)`` weights). Equals ``mha(x)[0]``."""
+    returns, and on CPU never stores whole, the ``(n, n)`` weights): ``mha(x,
+    need_weights=False)``. Equals ``mha(x)[0]``."""
     checks.instance_of(mha, "mha", MultiHeadAttention)
-    x = mha._check_input(x, "x", "seq")
-    q, k, v = (mha.split_heads(w(x)) for w in (mha.w_q, mha.w_k, mha.w_v))
-    return mha.w_o(mha.merge_heads(F.scaled_dot_product_attention(q, k, v)))
+    return mha(mha._check_input(x, "x", "seq"), need_weights=False)[0]
 
 
 @dataclass(frozen=True)

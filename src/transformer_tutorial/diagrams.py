@@ -38,6 +38,7 @@ from transformer_tutorial.attention import (
     softmax,
 )
 from transformer_tutorial.bert import BertEncoder
+from transformer_tutorial.generation import greedy_choice
 from transformer_tutorial.layers import EncoderBlock
 from transformer_tutorial.llama import LlamaDecoder
 from transformer_tutorial.models import EncoderDecoder
@@ -725,22 +726,11 @@ def attention_head(projection: QKVProjection, x: np.ndarray, mask: object = None
 # -- chapter 4: multi-head attention ---------------------------------------------------------
 
 
-def _mha_shapes(mha: MultiHeadAttention, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every intermediate of ``mha`` on ``x``, from the package's trace of its forward pass
-    (:func:`~transformer_tutorial.multihead.multihead_steps`), checked against the forward."""
-    steps = multihead_steps(mha, x)
-    with torch.no_grad():
-        output, weights = mha(x)
-    if steps["output"].shape != output.shape or steps["weights"].shape != weights.shape:
-        raise RuntimeError("multihead_steps no longer matches MultiHeadAttention.forward")
-    return steps
-
-
 def multi_head(mha: MultiHeadAttention, x: torch.Tensor) -> Diagram:
     """Multi-head attention as chapter 4 runs it: ``mha`` on ``x`` ``(batch, seq, d_model)``
     — project, split into heads, attend in parallel, concatenate, :math:`W^O`."""
     _check_module(mha, MultiHeadAttention, "mha")
-    s = _mha_shapes(mha, _tensor(x, "x", 3))
+    s = multihead_steps(mha, _tensor(x, "x", 3))  # a trace of mha's own forward pass
     heads = s["Q_i"].shape[1]
     c = _Canvas()
     y = [25 + i * _ROW for i in range(8)]
@@ -1205,7 +1195,7 @@ def generation_loop(model: LlamaDecoder, prompt_ids: object) -> Diagram:
     attn = model.blocks[0].attn
     with torch.no_grad():
         first = model(ids)
-        next_id = first.logits[:, -1].argmax(-1, keepdim=True)
+        next_id = greedy_choice(first.logits[:, -1])[:, None]
         with _hooks({"attn": attn, "model": model}) as calls:
             second = model(next_id, first.cache)
     config = model.config
@@ -1277,7 +1267,8 @@ def attention_cost(mha: MultiHeadAttention, lengths: Sequence[int] = (512, 1024)
         raise ValueError(f"lengths must increase, got {lengths!r}")
     generator = torch.Generator().manual_seed(0)
     runs = [
-        _mha_shapes(mha, torch.randn(1, n, mha.d_model, generator=generator)) for n in lengths
+        multihead_steps(mha, torch.randn(1, n, mha.d_model, generator=generator))
+        for n in lengths
     ]
     growth = lengths[1] / lengths[0]
 

@@ -9,12 +9,16 @@ Without a cache every step recomputes the keys and values of the whole sequence.
 the stored keys and values: the causal mask guarantees earlier tokens never see later ones, so
 their keys and values are the same as before and the logits are identical (up to floating-point
 rounding).
+
+:func:`autoregressive_decode` is that loop, the book's only one: :func:`generate` runs it for
+SmolLM2, :func:`~transformer_tutorial.models.greedy_decode` and
+:func:`~transformer_tutorial.models.greedy_generate` for the small models of chapter 8.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +29,68 @@ from transformer_tutorial.cost import single_threaded
 from transformer_tutorial.llama import LlamaDecoder
 from transformer_tutorial.sampling import check_filters, next_token_distribution, sample_token
 
-__all__ = ["Generation", "generate", "CacheTiming", "time_generation"]
+__all__ = [
+    "greedy_choice",
+    "autoregressive_decode",
+    "Generation",
+    "generate",
+    "CacheTiming",
+    "time_generation",
+]
 
 STOP_EOS = "end of sequence"
 STOP_LENGTH = "max_new_tokens"
+
+
+def greedy_choice(logits: torch.Tensor) -> torch.Tensor:
+    """Greedy decoding's choice: the most probable token, ``(batch, vocab) -> (batch,)``."""
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or not logits.is_floating_point():
+        raise ValueError(
+            f"logits must be a float tensor (batch, vocab), got {checks.shape_of(logits)}"
+        )
+    return logits.argmax(-1)
+
+
+@torch.no_grad()
+def autoregressive_decode(
+    next_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ids: torch.Tensor,
+    max_new_tokens: int,
+    choose: Callable[[torch.Tensor], torch.Tensor] = greedy_choice,
+    eos_id: int | None = None,
+    pad_id: int = 0,
+) -> torch.Tensor:
+    """The generation loop: predict the next token, choose it, append it, repeat.
+
+    ``ids``: ``(batch, length)`` token ids to start from. ``next_logits(ids, new)`` returns the
+    logits ``(batch, vocab)`` of the token after ``ids``; ``new`` holds the tokens appended
+    since its last call (all of ``ids`` at the first), for a model that keeps a KV cache.
+    ``choose`` turns them into one token per sequence ``(batch,)`` (:func:`greedy_choice` by
+    default). A sequence that has produced ``eos_id`` is finished and gets ``pad_id`` from
+    then on; the loop stops when every sequence is finished or after ``max_new_tokens``.
+    Returns ``(batch, length + new)`` ids, the starting ones first.
+    """
+    if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
+        raise ValueError(f"ids must be integers (batch, length), got {checks.shape_of(ids)}")
+    max_new_tokens = checks.positive_int(max_new_tokens, "max_new_tokens")
+    for name, fn in (("next_logits", next_logits), ("choose", choose)):
+        if not callable(fn):
+            raise ValueError(f"{name} must be a function of tensors, got {type(fn).__name__}")
+    if eos_id is not None:
+        eos_id = checks.non_negative_int(eos_id, "eos_id")
+    pad_id = checks.non_negative_int(pad_id, "pad_id")
+    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    new = ids
+    for _ in range(max_new_tokens):
+        step = choose(next_logits(ids, new)).to(ids)
+        if eos_id is not None:
+            step = torch.where(done, torch.full_like(step, pad_id), step)
+            done = done | (step == eos_id)
+        new = step[:, None]
+        ids = torch.cat([ids, new], dim=1)
+        if done.all():
+            break
+    return ids
 
 
 @dataclass(frozen=True)
@@ -87,28 +149,27 @@ def generate(
             f"the model's context of {limit} tokens"
         )
     rng = np.random.default_rng(seed)
-    sequence = list(prompt)
-    new_ids: list[int] = []
     step_logits: list[np.ndarray] = []
     cache = None
-    stop_reason = STOP_LENGTH
-    feed = torch.tensor([prompt])
-    for _ in range(max_new_tokens):
-        if use_cache:
-            out = model(feed, cache)
-            cache = out.cache
-        else:
-            out = model(torch.tensor([sequence]))
-        logits = out.logits[0, -1].float().numpy()
-        probs = next_token_distribution(logits, temperature, top_k, top_p)
+
+    def next_logits(ids: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        nonlocal cache
+        if not use_cache:
+            return model(ids).logits[:, -1]
+        out = model(new, cache)
+        cache = out.cache
+        return out.logits[:, -1]
+
+    def choose(logits: torch.Tensor) -> torch.Tensor:
+        step_logits.append(logits[0].float().numpy())
+        probs = next_token_distribution(step_logits[-1], temperature, top_k, top_p)
         token = int(np.argmax(probs)) if temperature == 0 else sample_token(probs, rng)
-        step_logits.append(logits)
-        new_ids.append(token)
-        sequence.append(token)
-        feed = torch.tensor([[token]])
-        if eos_id is not None and token == eos_id:
-            stop_reason = STOP_EOS
-            break
+        return torch.tensor([token])
+
+    ids = autoregressive_decode(next_logits, torch.tensor([prompt]), max_new_tokens, choose,
+                                eos_id)  # fmt: skip
+    new_ids = ids[0, len(prompt):].tolist()
+    stop_reason = STOP_EOS if eos_id is not None and new_ids[-1] == eos_id else STOP_LENGTH
     return Generation(
         tuple(prompt), tuple(new_ids), np.stack(step_logits), stop_reason,
         0 if cache is None else cache.nbytes,

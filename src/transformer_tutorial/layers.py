@@ -162,16 +162,22 @@ class AddNorm(nn.Module):
         self,
         x: torch.Tensor,
         sublayer: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
+        trace: dict[str, torch.Tensor] | None = None,
+        names: tuple[str, str, str] = ("x", "sublayer", "output"),
     ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Apply ``sublayer`` with the residual connection and the norm.
 
         If ``sublayer`` returns a tuple ``(output, *extra)`` (attention returns
         ``(output, weights)``), the result is ``(new_x, *extra)``; otherwise ``new_x``.
+        ``trace``: a dict that receives the intermediates, named after ``names`` = (input,
+        sublayer, result), e.g. ``("x", "attention", "h")``: pre-norm ``LN(x)``, ``attention``,
+        ``h``; post-norm ``attention``, ``x + attention``, ``h``.
         """
         x = _check_x(x, self.norm.weight, self.d_model)
         if not callable(sublayer):
             raise ValueError(f"sublayer must be callable, got {type(sublayer).__name__}")
-        out = sublayer(self.norm(x) if self.norm_first else x)
+        normed = self.norm(x) if self.norm_first else x
+        out = sublayer(normed)
         extra: tuple[torch.Tensor, ...] = ()
         if isinstance(out, tuple):
             out, *rest = out
@@ -181,7 +187,15 @@ class AddNorm(nn.Module):
                 f"the sublayer must keep the shape (batch, seq, d_model) = {tuple(x.shape)}, "
                 f"got {tuple(out.shape)}"
             )
-        new_x = x + out if self.norm_first else self.norm(x + out)
+        if self.norm_first:
+            new_x = x + out
+            steps = {f"LN({names[0]})": normed, names[1]: out, names[2]: new_x}
+        else:
+            total = x + out
+            new_x = self.norm(total)
+            steps = {names[1]: out, f"{names[0]} + {names[1]}": total, names[2]: new_x}
+        if trace is not None:
+            trace.update(steps)
         return (new_x, *extra) if extra else new_x
 
 
@@ -217,22 +231,26 @@ class EncoderBlock(nn.Module):
         mask: torch.Tensor | None = None,
         key_padding_mask: torch.Tensor | None = None,
         causal: bool = False,
+        trace: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(batch, seq, d_model)`` -> ``(output (batch, seq, d_model),
         weights (batch, heads, seq, seq))``.
 
         ``mask`` ``(seq, seq)`` / ``(batch, seq, seq)`` / ``(batch, heads, seq, seq)`` and
         ``key_padding_mask`` ``(batch, seq)`` are boolean, ``True`` = may attend / real token.
+        ``trace``: a dict that receives every intermediate (see :func:`encoder_block_steps`).
         """
         x = _check_x(x, self.self_attn.w_q.weight, self.d_model)
-        x, weights = self.add_norm1(
+        if trace is not None:
+            trace["x"] = x
+        h, weights = self.add_norm1(
             x,
             lambda h: self.self_attn(
                 h, mask=mask, key_padding_mask=key_padding_mask, causal=causal
             ),
-        )
-        x = self.add_norm2(x, self.feed_forward)
-        return x, weights
+            trace, ("x", "attention", "h"),
+        )  # fmt: skip
+        return self.add_norm2(h, self.feed_forward, trace, ("h", "ffn", "output")), weights
 
     def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> EncoderBlock:
         """Copy the weights of a ``torch.nn.TransformerEncoderLayer``; returns self.
@@ -432,26 +450,12 @@ def encoder_block_steps(block: EncoderBlock, x: torch.Tensor) -> dict[str, torch
     Post-norm (the original): ``x``, ``attention`` = MHA(x), ``x + attention``,
     ``h`` = LN(x + attention), ``ffn`` = FFN(h), ``h + ffn``, ``output`` = LN(h + ffn).
     Pre-norm: ``x``, ``LN(x)``, ``attention`` = MHA(LN(x)), ``h`` = x + attention, ``LN(h)``,
-    ``ffn`` = FFN(LN(h)), ``output`` = h + ffn. ``output`` equals ``block(x)[0]``.
+    ``ffn`` = FFN(LN(h)), ``output`` = h + ffn. ``output`` is ``block(x)[0]``: the steps are
+    recorded by the block's own forward pass (its ``trace`` argument), not computed again.
     """
     checks.instance_of(block, "block", EncoderBlock)
-    x = _check_x(x, block.self_attn.w_q.weight, block.d_model)
-    norm1, norm2 = block.add_norm1.norm, block.add_norm2.norm
-    steps: dict[str, torch.Tensor] = {"x": x}
-    if block.norm_first:
-        steps["LN(x)"] = norm1(x)
-        steps["attention"] = block.self_attn(steps["LN(x)"])[0]
-        steps["h"] = x + steps["attention"]
-        steps["LN(h)"] = norm2(steps["h"])
-        steps["ffn"] = block.feed_forward(steps["LN(h)"])
-        steps["output"] = steps["h"] + steps["ffn"]
-    else:
-        steps["attention"] = block.self_attn(x)[0]
-        steps["x + attention"] = x + steps["attention"]
-        steps["h"] = norm1(steps["x + attention"])
-        steps["ffn"] = block.feed_forward(steps["h"])
-        steps["h + ffn"] = steps["h"] + steps["ffn"]
-        steps["output"] = norm2(steps["h + ffn"])
+    steps: dict[str, torch.Tensor] = {}
+    block(_check_x(x, block.self_attn.w_q.weight, block.d_model), trace=steps)
     return steps
 
 

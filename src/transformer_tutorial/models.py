@@ -13,7 +13,8 @@
 
 Every model returns its attention so that :class:`~transformer_tutorial.record.AttentionRecord`
 s come straight out (``output.records(...)``). :func:`greedy_decode` and :func:`greedy_generate`
-pick the most probable token at each step until ``<eos>`` or a maximum length.
+pick the most probable token at each step until ``<eos>`` or a maximum length (the loop is
+:func:`~transformer_tutorial.generation.autoregressive_decode`).
 
 Token ids follow :mod:`transformer_tutorial.tokens`: ``<pad>`` = 0, ``<bos>`` = 2, ``<eos>`` = 3.
 """
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from transformer_tutorial import checks
+from transformer_tutorial.generation import autoregressive_decode
 from transformer_tutorial.layers import DecoderBlock, EncoderBlock
 from transformer_tutorial.positional import SinusoidalPositionalEncoding
 from transformer_tutorial.record import AttentionRecord
@@ -447,12 +449,6 @@ def num_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _finished_after(step_ids: torch.Tensor, done: torch.Tensor, eos_id: int, pad_id: int):
-    """Replace the tokens of finished sequences by padding; update ``done``."""
-    step_ids = torch.where(done, torch.full_like(step_ids, pad_id), step_ids)
-    return step_ids, done | (step_ids == eos_id)
-
-
 @torch.no_grad()
 def greedy_decode(
     model: EncoderDecoder,
@@ -477,15 +473,11 @@ def greedy_decode(
     was_training = model.training
     model.eval()
     memory, _ = model.encode(src_ids)
-    batch = src_ids.shape[0]
-    tgt = torch.full((batch, 1), bos_id, dtype=torch.long)
-    done = torch.zeros(batch, dtype=torch.bool)
-    for _ in range(max_len):
-        logits, _, _ = model.decode(tgt, memory, src_ids)
-        next_ids, done = _finished_after(logits[:, -1].argmax(-1), done, eos_id, model.pad_id)
-        tgt = torch.cat([tgt, next_ids[:, None]], dim=1)
-        if done.all():
-            break
+    tgt = autoregressive_decode(
+        lambda tgt, _new: model.decode(tgt, memory, src_ids)[0][:, -1],
+        torch.full((src_ids.shape[0], 1), bos_id, dtype=torch.long), max_len,
+        eos_id=eos_id, pad_id=model.pad_id,
+    )  # fmt: skip
     model.train(was_training)
     return tgt[:, 1:]
 
@@ -508,13 +500,9 @@ def greedy_generate(
         )
     was_training = model.training
     model.eval()
-    done = torch.zeros(ids.shape[0], dtype=torch.bool)
-    for _ in range(max_new_tokens):
-        next_ids, done = _finished_after(
-            model(ids).logits[:, -1].argmax(-1), done, eos_id, model.pad_id
-        )
-        ids = torch.cat([ids, next_ids[:, None]], dim=1)
-        if done.all():
-            break
+    ids = autoregressive_decode(
+        lambda ids, _new: model(ids).logits[:, -1], ids, max_new_tokens, eos_id=eos_id,
+        pad_id=model.pad_id,
+    )  # fmt: skip
     model.train(was_training)
     return ids

@@ -20,6 +20,10 @@ Masks follow the book's convention everywhere: boolean, ``True`` means "may atte
 convention for boolean masks (``True`` means "blocked"): to pass one of its masks here, use
 ``~mask``.
 
+:func:`scaled_dot_product_attention` is the one attention core in torch: every head of
+:class:`MultiHeadAttention` and :class:`GroupedQueryAttention` goes through it, and
+:func:`multihead_steps` is a trace of that same forward pass.
+
 :class:`GroupedQueryAttention` is the variant of today's decoders (LLaMA, SmolLM2): several
 query heads share one key/value head, queries and keys are rotated by RoPE, and the keys and
 values of earlier tokens can be kept in a KV cache.
@@ -31,12 +35,15 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from transformer_tutorial import checks
+from transformer_tutorial.attention import causal_mask
 from transformer_tutorial.positional import apply_rotary
 
 __all__ = [
+    "scaled_dot_product_attention",
     "MultiHeadAttention",
     "combine_masks",
     "multihead_steps",
@@ -78,6 +85,8 @@ def combine_masks(
     ``causal``: query :math:`i` may attend key :math:`j` only if :math:`j \\le i` (top-left
     aligned, like ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``).
     All three are combined with a logical AND. Returns ``None`` when nothing is masked.
+    ``causal`` needs ``q_len == k_len`` (self-attention): it is
+    :func:`~transformer_tutorial.attention.causal_mask`.
     """
     for name, value in (("batch", batch), ("num_heads", num_heads), ("q_len", q_len),
                         ("k_len", k_len)):  # fmt: skip
@@ -111,9 +120,85 @@ def combine_masks(
         kpm = kpm[:, None, None, :].to(device)
         allowed = kpm if allowed is None else allowed & kpm
     if causal:
-        tri = torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril()[None, None]
+        if q_len != k_len:
+            raise ValueError(
+                f"causal=True is for self-attention (q_len == k_len), got q_len={q_len}, "
+                f"k_len={k_len}"
+            )
+        tri = torch.from_numpy(causal_mask(q_len)).to(device)[None, None]
         allowed = tri if allowed is None else allowed & tri
     return allowed
+
+
+def _check_heads(x: object, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        raise ValueError(
+            f"{name} must be a float tensor (batch, heads, seq, d_head), got {checks.shape_of(x)}"
+        )
+    return x
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    allowed: torch.Tensor | None = None,
+    need_weights: bool = True,
+    trace: dict[str, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:math:`\\mathrm{head}_i = \\mathrm{softmax}(Q_i K_i^\\top / \\sqrt{d_{head}})\\, V_i`
+    for every head at once: the torch form of
+    :func:`transformer_tutorial.attention.scaled_dot_product_attention`.
+
+    Shapes: ``q`` ``(batch, heads, q_len, d_head)``, ``k`` and ``v`` ``(batch, heads, k_len,
+    d_head)``. ``allowed``: boolean, broadcasting to ``(batch, heads, q_len, k_len)``,
+    ``True`` = may attend (:func:`combine_masks`). A query whose every key is masked gets
+    zero weights and a zero context vector, never NaN.
+
+    Returns ``(context (batch, heads, q_len, d_head), weights (batch, heads, q_len, k_len))``.
+    ``need_weights=False`` hands the same equation to torch's fused kernel
+    (``torch.nn.functional.scaled_dot_product_attention``), which never returns (and on CPU
+    never stores whole) the weights: ``weights`` is then ``None``. ``trace``: a dict that
+    receives ``scores`` (before the mask), ``weights`` and ``head_i`` (the context).
+    """
+    q, k, v = _check_heads(q, "q"), _check_heads(k, "k"), _check_heads(v, "v")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            "q (batch, heads, q_len, d_head) and k (batch, heads, k_len, d_head) must share "
+            "d_head, k and v must share k_len; got q "
+            f"{tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
+    is_mask = isinstance(allowed, torch.Tensor) and allowed.dtype == torch.bool
+    if allowed is not None and not is_mask:
+        raise ValueError(
+            f"allowed must be a boolean tensor (True = may attend), got {checks.shape_of(allowed)}"
+        )
+    checks.instance_of(need_weights, "need_weights", bool)
+    if trace is not None:
+        checks.instance_of(trace, "trace", dict)
+    any_allowed = None if allowed is None else allowed.any(dim=-1, keepdim=True)
+    if not need_weights and trace is None:
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        if any_allowed is not None:  # NaN rows (no allowed key) become 0
+            context = context.masked_fill(~any_allowed, 0.0)
+        return context, None
+    scores = (q / math.sqrt(q.shape[-1])) @ k.transpose(-2, -1)  # (batch, heads, q, k)
+    if trace is not None:
+        trace["scores"] = scores.clone()
+    # No branch on the values (torch.export traces this for the in-browser model); in place,
+    # then freed: at 8,192 tokens one (heads, seq, seq) array is 2.4 GB.
+    if allowed is not None:
+        scores.masked_fill_(~allowed, float("-inf"))
+        # Rows with no allowed key: softmax of all -inf would be NaN; give them weight 0.
+        scores.masked_fill_(~any_allowed, 0.0)
+    weights = torch.softmax(scores, dim=-1)
+    del scores
+    if any_allowed is not None:  # in place unless autograd keeps the softmax's output
+        weights = weights * any_allowed if weights.requires_grad else weights.mul_(any_allowed)
+    context = weights @ v  # (batch, heads, q_len, d_head)
+    if trace is not None:
+        trace["weights"], trace["head_i"] = weights, context
+    return context, weights
 
 
 class MultiHeadAttention(nn.Module):
@@ -184,7 +269,9 @@ class MultiHeadAttention(nn.Module):
         mask: torch.Tensor | None = None,
         key_padding_mask: torch.Tensor | None = None,
         causal: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        need_weights: bool = True,
+        trace: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend from ``query`` to ``key``/``value`` (self-attention when they are omitted).
 
         Shapes: ``query`` ``(batch, q_len, d_model)``; ``key`` and ``value``
@@ -197,6 +284,11 @@ class MultiHeadAttention(nn.Module):
         Returns ``(output, weights)``: ``(batch, q_len, d_model)`` and the per-head weights
         ``(batch, heads, q_len, k_len)``. A query whose every key is masked gets zero weights
         and a zero context vector (its output is then just the bias of ``w_o``), never NaN.
+        ``need_weights=False``: torch's fused kernel computes the heads and ``weights`` is
+        ``None`` (see :func:`scaled_dot_product_attention`).
+
+        ``trace``: a dict that receives every intermediate, named as in the book (see
+        :func:`multihead_steps`).
         """
         query = self._check_input(query, "query", "q_len")
         key = query if key is None else self._check_input(key, "key", "k_len")
@@ -213,21 +305,20 @@ class MultiHeadAttention(nn.Module):
             batch, self.num_heads, q_len, k_len, mask, key_padding_mask, causal, query.device
         )
 
-        q = self.split_heads(self.w_q(query))  # (batch, heads, q_len, d_head)
-        k = self.split_heads(self.w_k(key))  # (batch, heads, k_len, d_head)
-        v = self.split_heads(self.w_v(value))  # (batch, heads, k_len, d_head)
-
-        scores = (q / math.sqrt(self.d_head)) @ k.transpose(-2, -1)  # (batch, heads, q, k)
-        if allowed is not None:
-            scores = scores.masked_fill(~allowed, float("-inf"))
-            # Rows with no allowed key: softmax of all -inf would be NaN; give them weight 0.
-            any_allowed = allowed.any(dim=-1, keepdim=True)
-            scores = scores.masked_fill(~any_allowed, 0.0)
-            weights = torch.softmax(scores, dim=-1) * any_allowed
-        else:
-            weights = torch.softmax(scores, dim=-1)
-        context = weights @ v  # (batch, heads, q_len, d_head)
-        return self.w_o(self.merge_heads(context)), weights
+        projected = {"Q": self.w_q(query), "K": self.w_k(key), "V": self.w_v(value)}
+        heads = {name: self.split_heads(t) for name, t in projected.items()}
+        context, weights = scaled_dot_product_attention(
+            heads["Q"], heads["K"], heads["V"], allowed, need_weights, trace
+        )  # (batch, heads, q_len, d_head), (batch, heads, q_len, k_len)
+        concat = self.merge_heads(context)
+        output = self.w_o(concat)
+        if trace is not None:
+            trace["X"] = query
+            for name in ("Q", "K", "V"):
+                trace[f"{name} = X W^{name}"] = projected[name]
+                trace[f"{name}_i"] = heads[name]
+            trace["Concat"], trace["output"] = concat, output
+        return output, weights
 
     @torch.no_grad()
     def load_from_torch(self, module: nn.MultiheadAttention) -> MultiHeadAttention:
@@ -304,23 +395,15 @@ def multihead_steps(mha: MultiHeadAttention, x: torch.Tensor) -> dict[str, torch
     ``scores`` :math:`Q_i K_i^\\top / \\sqrt{d_{head}}` (batch, heads, seq, seq); ``weights``
     their softmax (batch, heads, seq, seq); ``head_i`` = weights · V_i (batch, heads, seq,
     d_head); ``Concat`` (batch, seq, d_model); ``output`` = Concat · W^O (batch, seq, d_model).
-    ``output`` and ``weights`` equal what ``mha(x)`` returns.
+    ``output`` and ``weights`` are what ``mha(x)`` returns: the steps are recorded by the
+    module's own forward pass (its ``trace`` argument), not computed again.
     """
     checks.instance_of(mha, "mha", MultiHeadAttention)
-    x = mha._check_input(x, "x", "seq")
-    steps: dict[str, torch.Tensor] = {"X": x}
-    steps["Q = X W^Q"] = mha.w_q(x)
-    steps["K = X W^K"] = mha.w_k(x)
-    steps["V = X W^V"] = mha.w_v(x)
-    steps["Q_i"] = mha.split_heads(steps["Q = X W^Q"])
-    steps["K_i"] = mha.split_heads(steps["K = X W^K"])
-    steps["V_i"] = mha.split_heads(steps["V = X W^V"])
-    steps["scores"] = steps["Q_i"] @ steps["K_i"].transpose(-2, -1) / math.sqrt(mha.d_head)
-    steps["weights"] = torch.softmax(steps["scores"], dim=-1)
-    steps["head_i"] = steps["weights"] @ steps["V_i"]
-    steps["Concat"] = mha.merge_heads(steps["head_i"])
-    steps["output"] = mha.w_o(steps["Concat"])
-    return steps
+    trace: dict[str, torch.Tensor] = {}
+    mha(mha._check_input(x, "x", "seq"), trace=trace)
+    order = ("X", "Q = X W^Q", "K = X W^K", "V = X W^V", "Q_i", "K_i", "V_i", "scores",
+             "weights", "head_i", "Concat", "output")  # fmt: skip
+    return {name: trace[name] for name in order}
 
 
 def regroup_heads(mha: MultiHeadAttention, num_heads: int) -> MultiHeadAttention:
@@ -457,12 +540,10 @@ class GroupedQueryAttention(nn.Module):
             k = torch.cat((past_k, k), dim=2)
             v = torch.cat((past_v, v), dim=2)
 
-        scores = (q / math.sqrt(self.d_head)) @ repeat_kv(k, self.groups).transpose(-2, -1)
         # Query i sits at position past + i and may attend keys 0 .. past + i.
-        allowed = torch.ones(seq, past + seq, dtype=torch.bool, device=x.device).tril(past)
-        # In place, then freed: at 8,192 tokens one (heads, seq, seq) array is 2.4 GB.
-        weights = torch.softmax(scores.masked_fill_(~allowed, float("-inf")), dim=-1)
-        del scores, allowed
-        context = weights @ repeat_kv(v, self.groups)  # (batch, heads, seq, d_head)
+        allowed = torch.from_numpy(causal_mask(seq, past)).to(x.device)
+        context, weights = scaled_dot_product_attention(
+            q, repeat_kv(k, self.groups), repeat_kv(v, self.groups), allowed
+        )  # (batch, heads, seq, d_head), (batch, heads, seq, past + seq)
         output = self.w_o(context.transpose(1, 2).reshape(batch, seq, self.d_model))
         return output, weights, (k, v)

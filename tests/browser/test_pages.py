@@ -18,7 +18,7 @@ from book_site import HTML, chapter_pages, toc_pages
 
 # Errors that cannot be removed at their cause, each with that cause. Empty: the causes seen
 # (sphinx-thebe's duplicate `const THEBE_JS_URL`, the widget manager's MathJax 2 call, CDN
-# assets) were removed from the build instead (see _config.yml and sphinx_ext.py).
+# assets) were removed from the build instead (see _config.yml and book/_ext/book_ext.py).
 ALLOWED_ERRORS: list[tuple[str, str]] = []
 
 # Visible text must hold no TeX: code, rendered math and scripts are left out of the check.
@@ -347,9 +347,8 @@ def test_widget_manager_renders_offline(browser, site_url):
     import json
 
     import ipywidgets
+    from book_ext import VENDOR_FILES
     from ipywidgets.embed import embed_data
-
-    from transformer_tutorial.sphinx_ext import VENDOR_FILES
 
     assert {"requirejs/require.js", "html-manager"} <= set(VENDOR_FILES)
     data = embed_data(views=[ipywidgets.IntSlider(value=3, description="n")])

@@ -1,4 +1,7 @@
-"""The book build's Sphinx extension (listed in ``_config.yml``).
+"""The book build's Sphinx extension, ``book_ext`` (``_config.yml``: ``sphinx.local_extensions``).
+
+Build machinery, kept out of the teaching package ``transformer_tutorial``: readers install
+and read the package, the book's build imports this module from ``book/_ext/``.
 
 * Every explorer renders as its static HTML viewer: notebooks executed during the book build
   run in kernels started by this process, and they inherit its environment
@@ -17,8 +20,9 @@
   cache in ``_build/.model_cache/`` (never committed) that an unchanged rebuild reuses.
 * Every notebook page says how to run it live: a line under its title links its ``.ipynb``
   and names ``make lab``.
-* ``.. api-modules::`` (in ``book/api.md``) documents every public module of the package
-  (autodoc + viewcode), so a module added later appears without editing the page.
+* ``.. api-modules::`` (in ``book/api.md``) documents every public module of the package,
+  subpackages included (``transformer_tutorial.chapters``), with autodoc + viewcode, so a
+  module added later appears without editing the page.
 * sphinx-codeautolink links the code of every page written, incremental builds included.
 * Output images without alt text (myst-nb gives none unless the output's metadata has one)
   get the code line that drew them.
@@ -227,11 +231,13 @@ def _resolve_vendor_marker(app, pagename, templatename, context, doctree) -> Non
 
 
 def public_modules() -> list[str]:
-    """Every module of :mod:`transformer_tutorial` whose name does not start with ``_``."""
+    """Every module and subpackage of :mod:`transformer_tutorial`, at any depth, no part of
+    whose name starts with ``_``."""
+    prefix = transformer_tutorial.__name__ + "."
     return sorted(
-        f"{transformer_tutorial.__name__}.{info.name}"
-        for info in pkgutil.iter_modules(transformer_tutorial.__path__)
-        if not info.name.startswith("_")
+        info.name
+        for info in pkgutil.walk_packages(transformer_tutorial.__path__, prefix)
+        if not any(part.startswith("_") for part in info.name.split("."))
     )
 
 
