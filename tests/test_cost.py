@@ -24,6 +24,7 @@ from transformer_tutorial.cost import (
     linear_attention,
     local_attention,
     numpy_peak_bytes,
+    sample_seconds,
     single_threaded,
     time_attention,
 )
@@ -139,6 +140,17 @@ def test_cheaper_attentions_reject_bad_shapes():
 def test_numpy_peak_bytes_sees_a_numpy_allocation():
     peak = numpy_peak_bytes(lambda: np.ones(1_000_000))
     assert 8_000_000 <= peak < 8_100_000
+
+
+def test_sample_seconds_discards_the_warmup():
+    calls = []
+    ticks = iter(range(100))
+    times = sample_seconds(lambda: calls.append(1), repeats=3, warmup=2,
+                           clock=lambda: float(next(ticks)))
+    assert len(calls) == 5
+    np.testing.assert_array_equal(times, [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="repeats"):
+        sample_seconds(lambda: None, repeats=0)
 
 
 def test_best_seconds_calls_warmup_plus_repeats():

@@ -45,6 +45,8 @@ __all__ = [
     "fit_power_law",
     "fit_quadratic",
     "best_seconds",
+    "sample_seconds",
+    "MAX_REPEATS",
     "single_threaded",
     "fused_multihead_attention",
     "AttentionTimings",
@@ -154,31 +156,56 @@ def _lengths(lengths: object) -> tuple[int, ...]:
     return tuple(checks.positive_int(n, "lengths") for n in checks.int_sequence(lengths, "lengths"))
 
 
+# Limits of the timing helpers: more repeats than a benchmark needs is a mistake, not a wish.
+MAX_REPEATS = 1000
+
+
+def sample_seconds(
+    fn: Callable[[], object],
+    repeats: int = 5,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.thread_time,
+) -> np.ndarray:
+    """The times of ``repeats`` calls of ``fn()`` ``(repeats,)``, in seconds, after
+    ``warmup`` calls whose times are discarded (first calls pay for allocation and caches).
+    ``clock``: the calling thread's CPU time by default (see :func:`best_seconds`). At most
+    :data:`MAX_REPEATS` repeats and
+    warm-up calls; an exception of ``fn`` or ``clock`` comes back as a ``ValueError`` naming
+    it."""
+    _check_callable(fn, "fn")
+    _check_callable(clock, "clock")
+    repeats = checks.int_in_range(repeats, "repeats", 1, MAX_REPEATS)
+    warmup = checks.int_in_range(warmup, "warmup", 0, MAX_REPEATS)
+    with checks.argument_errors("clock", Exception):
+        checks.finite_number(clock(), "clock()")
+    times = np.empty(repeats)
+    with checks.argument_errors("fn", Exception):  # outside the loop: nothing added to the times
+        for _ in range(warmup):
+            fn()
+        for r in range(repeats):
+            start = clock()
+            fn()
+            times[r] = clock() - start
+    if not np.isfinite(times).all():
+        raise ValueError("clock returned times that are not finite numbers")
+    return times
+
+
 def best_seconds(
     fn: Callable[[], object],
     repeats: int = 5,
     warmup: int = 1,
     clock: Callable[[], float] = time.thread_time,
 ) -> float:
-    """Shortest time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+    """Shortest time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls
+    (:func:`sample_seconds`).
 
     ``clock`` defaults to the CPU time of the calling thread (``time.thread_time``): with one
     thread doing the work (:func:`single_threaded`), that is the cost of the computation,
     without the time spent waiting while other programs use the CPU. Pass
     ``time.perf_counter`` for wall-clock time. The minimum, not the mean: interference only
     ever adds time (the advice of Python's ``timeit``)."""
-    _check_callable(fn, "fn")
-    _check_callable(clock, "clock")
-    checks.positive_int(repeats, "repeats")
-    checks.non_negative_int(warmup, "warmup")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return float(min(times))
+    return float(sample_seconds(fn, repeats, warmup, clock).min())
 
 
 @functools.cache

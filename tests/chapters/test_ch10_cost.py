@@ -11,21 +11,9 @@ from transformer_tutorial.chapters.ch10_cost import (
     local_slopes,
     machine_description,
     measure_attention,
-    sample_seconds,
     slope_range,
 )
 from transformer_tutorial.cost import attention_matrix_bytes
-
-
-def test_sample_seconds_discards_the_warmup():
-    calls = []
-    ticks = iter(range(100))
-    times = sample_seconds(lambda: calls.append(1), repeats=3, warmup=2,
-                           clock=lambda: float(next(ticks)))
-    assert len(calls) == 5
-    np.testing.assert_array_equal(times, [1.0, 1.0, 1.0])
-    with pytest.raises(ValueError, match="repeats"):
-        sample_seconds(lambda: None, repeats=0)
 
 
 def test_slopes_recover_a_known_power_law():

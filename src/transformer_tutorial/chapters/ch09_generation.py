@@ -24,7 +24,6 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from transformer_tutorial.chapters.ch10_cost import MAX_REPEATS, sample_seconds
 from transformer_tutorial.checks import (
     as_float_array,
     float_array,
@@ -35,7 +34,7 @@ from transformer_tutorial.checks import (
     positive_int,
     token_id_list,
 )
-from transformer_tutorial.cost import single_threaded
+from transformer_tutorial.cost import MAX_REPEATS, sample_seconds, single_threaded
 from transformer_tutorial.llama import LlamaDecoder
 from transformer_tutorial.plots import (
     ATTENTION_CMAP,
@@ -203,7 +202,7 @@ def time_steps_by_position(
     warmup: int = 1,
 ) -> StepTimes:
     """Time one step at each position of ``positions`` on one thread (CPU time, see
-    :func:`~transformer_tutorial.chapters.ch10_cost.sample_seconds`), reading the first
+    :func:`~transformer_tutorial.cost.sample_seconds`), reading the first
     ``position`` ids of ``token_ids``: the whole prefix without a cache, the last token after a
     cache of the others with one (the cache is built beforehand and not timed)."""
     model = instance_of(model, "model", LlamaDecoder)

@@ -1,7 +1,5 @@
 """Chapter 10: timing attention like a benchmark, and saying only what the timings support.
 
-- :func:`sample_seconds`: every time of ``repeats`` calls after ``warmup`` discarded ones
-  (the chapter reports their median, and their spread).
 - :func:`measure_attention`: five attentions on the same seeded inputs, each length timed
   in interleaved rounds (one call of every implementation per round, so that a change in the
   machine's load hits them all alike), plus the peak memory of the numpy ones.
@@ -17,7 +15,6 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,11 +24,9 @@ from matplotlib.figure import Figure
 
 from transformer_tutorial.attention import scaled_dot_product_attention
 from transformer_tutorial.checks import (
-    argument_errors,
     as_float_array,
     finite_number,
     float_array,
-    function,
     instance_of,
     int_in_range,
     int_sequence,
@@ -40,18 +35,19 @@ from transformer_tutorial.checks import (
     strings,
 )
 from transformer_tutorial.cost import (
+    MAX_REPEATS,
     fit_power_law,
     fused_multihead_attention,
     linear_attention,
     local_attention,
     numpy_peak_bytes,
+    sample_seconds,
     single_threaded,
 )
 from transformer_tutorial.multihead import MultiHeadAttention
 from transformer_tutorial.plots import CATEGORY_COLORS, new_axes, plain_text
 
 __all__ = [
-    "sample_seconds",
     "AttentionMeasurement",
     "measure_attention",
     "slope_range",
@@ -72,43 +68,11 @@ NUMPY_LINEAR = "numpy linear attention (1 head)"
 TORCH_OURS = "our MultiHeadAttention (torch)"
 TORCH_FUSED = "torch fused scaled_dot_product_attention"
 
-# Limits of the timing helpers: more repeats than a benchmark needs is a mistake, not a wish.
-MAX_REPEATS = 1000
 # measure_attention: the longest sequence, the widest model, and the most attention weights
 # (heads x n^2 float32, kept by our MultiHeadAttention) one call may hold.
 MAX_LENGTH = 8192
 MAX_D_MODEL = 4096
 MAX_WEIGHT_BYTES = 2**31
-
-
-def sample_seconds(
-    fn: Callable[[], object],
-    repeats: int = 5,
-    warmup: int = 1,
-    clock: Callable[[], float] = time.thread_time,
-) -> np.ndarray:
-    """The times of ``repeats`` calls of ``fn()`` ``(repeats,)``, in seconds, after
-    ``warmup`` calls whose times are discarded (first calls pay for allocation and caches).
-    ``clock``: the calling thread's CPU time by default (see
-    :func:`~transformer_tutorial.cost.best_seconds`). At most :data:`MAX_REPEATS` repeats and
-    warm-up calls; an exception of ``fn`` or ``clock`` comes back as a ``ValueError`` naming
-    it."""
-    fn, clock = function(fn, "fn"), function(clock, "clock")
-    repeats = int_in_range(repeats, "repeats", 1, MAX_REPEATS)
-    warmup = int_in_range(warmup, "warmup", 0, MAX_REPEATS)
-    with argument_errors("clock", Exception):
-        finite_number(clock(), "clock()")
-    times = np.empty(repeats)
-    with argument_errors("fn", Exception):  # outside the loop: nothing added to the times
-        for _ in range(warmup):
-            fn()
-        for r in range(repeats):
-            start = clock()
-            fn()
-            times[r] = clock() - start
-    if not np.isfinite(times).all():
-        raise ValueError("clock returned times that are not finite numbers")
-    return times
 
 
 @dataclass(frozen=True)
@@ -149,7 +113,8 @@ def measure_attention(
     weights) and the same projections around torch's fused kernel, on ``(1, n, d_model)``.
 
     Per length: ``warmup`` discarded calls of each, then ``repeats`` rounds, each timing one
-    call of every implementation (:func:`sample_seconds`). Then the numpy peak memories
+    call of every implementation (:func:`~transformer_tutorial.cost.sample_seconds`). Then the
+    numpy peak memories
     (:func:`~transformer_tutorial.cost.numpy_peak_bytes`).
 
     Refused before any work: lengths beyond :data:`MAX_LENGTH`, ``d_model`` beyond
