@@ -118,6 +118,7 @@ def test_chapter_offers_its_notebook_and_says_how_to_run_it(page):
     note = re.search(r'<div class="tt-run-live[^"]*">(.*?)</div>', html, re.DOTALL)
     assert note, "no line saying how to run the chapter live"
     assert "make lab" in " ".join(re.sub(r"<[^>]+>", "", note[1]).split())
+    assert html.count("tt-run-live") == 1 and html.count("Run it yourself") == 1, "two notes"
     notebook = f"{Path(page).name}.ipynb"
     links = {a.get("href", "") for t, a in tags if t == "a"}
     downloads = [href for href in links if href.endswith(notebook)]

@@ -170,8 +170,14 @@ def _is_notebook(app, docname: str) -> bool:
     return Path(app.env.doc2path(docname)).suffix == ".ipynb"
 
 
+# How a chapter's first cell starts its paragraph on running the notebook.
+_RUN_IT_YOURSELF = "Run it yourself:"
+
+
 def _run_live_note(app, doctree: nodes.document, docname: str) -> None:
-    """A line under a notebook page's title: download the ``.ipynb`` or ``make lab``."""
+    """A chapter's "Run it yourself" paragraph (its first cell: the install line, ``make
+    lab``) gets the link to download the ``.ipynb``; a notebook page without one gets a line
+    under its title. One note per page, marked ``tt-run-live``."""
     if not _is_notebook(app, docname) or app.builder.format != "html":
         return
     section = next(iter(doctree.findall(nodes.section)), None)
@@ -181,10 +187,23 @@ def _run_live_note(app, doctree: nodes.document, docname: str) -> None:
     href = relative_uri(
         app.builder.get_target_uri(docname), posixpath.join("_sources", docname + ".ipynb")
     )
+    link = nodes.reference("", "", nodes.literal(text=filename), refuri=href)
+    para = next(
+        (p for p in section.findall(nodes.paragraph)
+         if p.children and isinstance(p[0], nodes.strong)
+         and p[0].astext().startswith(_RUN_IT_YOURSELF)),
+        None,
+    )  # fmt: skip
+    if para is not None:
+        para += nodes.Text(" The notebook of this page: ")
+        para += link
+        para += nodes.Text(".")
+        para.replace_self(nodes.container("", para.deepcopy(), classes=["tt-run-live"]))
+        return
     para = nodes.paragraph()
-    para += nodes.strong(text="Run this chapter yourself: ")
+    para += nodes.strong(text=_RUN_IT_YOURSELF + " ")
     para += nodes.Text("download the notebook ")
-    para += nodes.reference("", "", nodes.literal(text=filename), refuri=href)
+    para += link
     para += nodes.Text(" or, in a clone of the repository, run ")
     para += nodes.literal(text="make lab")
     para += nodes.Text(" to open every chapter in JupyterLab with live sliders.")
