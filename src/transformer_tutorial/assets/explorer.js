@@ -751,7 +751,7 @@ function render({ model, el: host }) {
 
 // A stand-in for the widget model in the built book: data only, no kernel. An explorer whose
 // spec names a model that runs in the page (`browser_model`) answers typed sentences there.
-function staticModel(spec) {
+function staticModel(spec, host) {
   const listeners = [];
   const model = {
     get: (k) => (k === "spec" ? spec : undefined),
@@ -763,7 +763,7 @@ function staticModel(spec) {
     const typed = {};
     model.send = (msg) => {
       const reply = (r) => listeners.forEach((cb) => cb({ control: msg.control, text: msg.text, ...r }));
-      answer(spec, msg, typed, reply).catch((err) => reply({ type: "error", message: err.message }));
+      answer(spec, msg, typed, reply, host).catch((err) => reply({ type: "error", message: err.message }));
     };
   }
   return model;
@@ -773,8 +773,10 @@ const loadedModels = {};
 const mb = (bytes) => (bytes / 1e6).toFixed(1);
 
 // Chapter 7: every head of a chosen layer of MiniLM, run in the page by onnxruntime-web
-// (`_models/minilm/minilm.js`), loaded only when the reader first types a sentence.
-async function minilmLayers(spec, msg, typed, reply) {
+// (`_models/minilm/minilm.js`), loaded only when the reader first types a sentence; under the
+// explorer, minilm.js's analyses of that sentence (heads ranked for a pair of tokens, a token's
+// similarity to anchor words by layer), drawn by drawFigure.
+async function minilmLayers(spec, msg, typed, reply, host) {
   const where = spec.browser_model;
   if (globalThis.location.protocol === "file:") throw new Error(where.file_message);
   const root = new URL(where.site_root, globalThis.location.href);
@@ -799,6 +801,8 @@ async function minilmLayers(spec, msg, typed, reply) {
     frames[key.join(",")] = lib.layerHeadsFrame(result, Number(label));
   });
   reply({ type: "frames", index, frames });
+  host.ttAnalyses = host.ttAnalyses || lib.analysesView(host, model, drawFigure);
+  await host.ttAnalyses.show(result);
 }
 
 const IN_PAGE_MODELS = { "minilm-layers": minilmLayers };
@@ -810,7 +814,7 @@ export function mountStatic(root = document) {
     if (!data) continue;
     host.dataset.ttMounted = "1";
     try {
-      render({ model: staticModel(JSON.parse(data.textContent)), el: host });
+      render({ model: staticModel(JSON.parse(data.textContent), host), el: host });
     } catch (err) {
       console.error("explorer:", err);
       host.appendChild(el("div", "tt-explorer-error", `This explorer could not be drawn: ${err.message}`));

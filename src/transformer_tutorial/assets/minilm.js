@@ -90,7 +90,7 @@ async function fetchBytes(url, onChunk) {
  * `onProgress({loaded, total, done})` is called as bytes arrive (total: model + vocabulary from
  * manifest.json, plus the runtime's wasm as the server declares it).
  */
-export async function loadMiniLM(siteRoot, onProgress = () => {}) {
+export async function loadMiniLM(siteRoot, onProgress = () => {}, sessionOptions = {}) {
   if (!canLoadModel()) {
     throw new MiniLMError("file", "the model loads only over http(s): serve the book (`make serve`)");
   }
@@ -144,6 +144,7 @@ export async function loadMiniLM(siteRoot, onProgress = () => {}) {
     // the session about 0.7 s slower to create and runs at 64 tokens about 15% faster; the
     // load-time goal (<= 3 s) is the tighter one.
     graphOptimizationLevel: "disabled",
+    ...sessionOptions,
   });
   const tokenizer = new WordPiece(new TextDecoder().decode(vocab), {
     maxInputCharsPerWord: manifest.max_input_chars_per_word,
@@ -219,22 +220,33 @@ export class MiniLMModel {
   }
 
   /**
+   * The mean, layer by layer, of the `anchors`' vectors ([layers + 1][d_model]), each word read
+   * alone as [CLS] anchor [SEP] (as `MiniLM.similarity_by_layer` reads them); each anchor runs once.
+   */
+  async anchorMean(anchors) {
+    if (!Array.isArray(anchors) || anchors.length === 0) {
+      throw new MiniLMError("word", "anchors must be a non-empty list of words");
+    }
+    this.anchorCache ??= new Map();
+    const vectors = [];
+    for (const anchor of anchors) {
+      if (!this.anchorCache.has(anchor)) {
+        this.anchorCache.set(anchor, await this.contextualVectors(anchor, anchor.toLowerCase()));
+      }
+      vectors.push(this.anchorCache.get(anchor));
+    }
+    return vectors[0].map((_, l) =>
+      vectors[0][l].map((_, d) => vectors.reduce((s, v) => s + v[l][d], 0) / vectors.length),
+    );
+  }
+
+  /**
    * Mirror of `MiniLM.similarity_by_layer`: cosine similarity, layer by layer, between `word`
    * in `text` and the mean of the `anchors` (each read alone as [CLS] anchor [SEP]).
    */
   async similarityByLayer(text, word, anchors) {
-    if (!Array.isArray(anchors) || anchors.length === 0) {
-      throw new MiniLMError("word", "anchors must be a non-empty list of words");
-    }
-    const vectors = await this.contextualVectors(text, word);
-    const anchorVectors = [];
-    for (const anchor of anchors) {
-      anchorVectors.push(await this.contextualVectors(anchor, anchor.toLowerCase()));
-    }
-    const mean = vectors.map((_, l) =>
-      vectors[l].map((_, d) => anchorVectors.reduce((s, v) => s + v[l][d], 0) / anchors.length),
-    );
-    return similarityByLayer(vectors, mean);
+    const mean = await this.anchorMean(anchors);
+    return similarityByLayer(await this.contextualVectors(text, word), mean);
   }
 }
 
@@ -450,4 +462,162 @@ export function similarityFrame(curves, word) {
       },
     ],
   };
+}
+
+// -- Chapter 7's analyses of the reader's sentence, under the explorer ---------------------
+
+const ANCHORS = ["microsoft, google, samsung, intel", "banana, orange, pear"]; // the notebook's
+
+/** Words of a comma-separated list (the anchors a reader types). */
+export function anchorList(text) {
+  const words = String(text).split(",").map((w) => w.trim()).filter(Boolean);
+  if (words.length === 0) throw new MiniLMError("word", "anchors must be a non-empty list of words");
+  return words;
+}
+
+function node(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text != null) e.textContent = text;
+  return e;
+}
+
+// One analysis: a title, controls, and a figure drawn by the page's renderer with its own
+// readout (hover) and an aria-live status line holding the frame's description.
+function panel(section, title, draw) {
+  const box = node("div", "tt-analysis");
+  const controls = node("div", "tt-explorer-controls");
+  const frameTitle = node("div", "tt-explorer-frame-title");
+  const figure = node("div", "tt-explorer-figure");
+  const readout = node("div", "tt-explorer-readout");
+  const status = node("div", "tt-analysis-status tt-explorer-status");
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  box.append(node("div", "tt-explorer-title", title), controls, frameTitle, figure, readout, status);
+  section.appendChild(box);
+  const state = { readout };
+  return {
+    box, controls, frame: null,
+    show(frame) {
+      this.frame = frame;
+      figure.hidden = false;
+      frameTitle.textContent = frame.title;
+      readout.textContent = "";
+      draw(figure, frame, state);
+      status.textContent = frame.description;
+      status.classList.remove("tt-error");
+    },
+    fail(message) {
+      this.frame = null;
+      figure.hidden = true;
+      frameTitle.textContent = "";
+      status.textContent = message;
+      status.classList.add("tt-error");
+    },
+  };
+}
+
+function labelled(parent, label, input) {
+  const wrap = node("label", "tt-explorer-control");
+  wrap.append(node("span", "tt-explorer-label", label), input);
+  parent.appendChild(wrap);
+  return input;
+}
+
+/**
+ * Two analyses of the reader's last sentence, in a section after the explorer `host`, drawn by
+ * `draw` (explorer.js's drawFigure): the heads ranked by the attention from one token to
+ * another (`strongestHeadsFrame`, the notebook's "it" -> "cat"; a click on a cell of the
+ * explorer's heatmaps, or Enter on its cursor, picks that pair), and one token's similarity to
+ * two groups of anchor words, layer by layer (`similarityFrame`, the notebook's "apple"
+ * experiment). `show(result)` fills it for a new `model.run` result.
+ */
+export function analysesView(host, model, draw, top = 5) {
+  const section = node("section", "tt-explorer tt-explorer-analyses");
+  section.setAttribute("aria-label", "your sentence, analysed");
+  host.after(section);
+  const heads = panel(section, "Your sentence: which heads send one token's attention to another?", draw);
+  const query = labelled(heads.controls, "from", node("select"));
+  const key = labelled(heads.controls, "to", node("select"));
+  heads.box.appendChild(node("div", "tt-explorer-caption",
+    "Pick two tokens, or click a cell of a head above (or press Enter on the cursor) to pick its row and column."));
+  const words = panel(section, "Your sentence: one token's vector, layer by layer, against two groups of words", draw);
+  const form = node("form");
+  form.style.display = "contents"; // its fields sit in the row of controls
+  const word = labelled(form, "token", node("select"));
+  const anchors = ANCHORS.map((value, i) => {
+    const input = labelled(form, `group ${"AB"[i]}`, node("input"));
+    Object.assign(input, { type: "text", value, name: `anchors-${i}` });
+    return input;
+  });
+  const go = node("button", "", "Compare");
+  go.type = "submit";
+  form.appendChild(go);
+  words.controls.appendChild(form);
+  words.box.appendChild(node("div", "tt-explorer-caption",
+    "Cosine similarity of the token's vector after each layer with the mean vector of each group's " +
+    "words (each read alone, as [CLS] word [SEP]); comma-separated words of MiniLM's vocabulary."));
+  let result = null;
+  const rank = () => heads.show(strongestHeadsFrame(result, +query.value, +key.value, top));
+  const compare = async () => {
+    const run = result, p = +word.value;
+    try {
+      const groups = anchors.map((a) => anchorList(a.value));
+      const means = [];
+      for (const group of groups) means.push(await model.anchorMean(group));
+      const vectors = contextualVectors(run, p);
+      const curves = {};
+      groups.forEach((group, i) => { curves[`vs ${group.join(", ")}`] = similarityByLayer(vectors, means[i]); });
+      if (run === result) words.show(similarityFrame(curves, run.tokens[p]));
+    } catch (error) {
+      if (run === result) words.fail(error.message);
+    }
+  };
+  query.addEventListener("change", rank);
+  key.addEventListener("change", rank);
+  word.addEventListener("change", compare);
+  form.addEventListener("submit", (e) => { e.preventDefault(); compare(); });
+  host.addEventListener("tt-pick", (e) => {
+    const { row, col, rows, cols } = e.detail;
+    if (!result || rows.join("\u0000") !== result.tokens.join("\u0000") || cols.length !== rows.length) return;
+    query.value = String(row);
+    key.value = String(col);
+    rank();
+  });
+  return {
+    section, heads, words,
+    /** Fill the section for a new result; resolves once both figures are drawn. */
+    show(run) {
+      result = run;
+      const seen = {};
+      run.tokens.forEach((t) => { seen[t] = (seen[t] || 0) + 1; });
+      for (const select of [query, key, word]) {
+        select.textContent = "";
+        run.tokens.forEach((t, i) => select.appendChild(new Option(seen[t] > 1 ? `${t} (${i})` : t, String(i))));
+      }
+      const [i, j] = strongestLink(run);
+      query.value = String(i);
+      key.value = String(j);
+      word.value = String(i);
+      rank();
+      return compare();
+    },
+  };
+}
+
+/** The strongest link between two different words (not [CLS]/[SEP]) over every layer and head:
+ * [query, key] positions (the first two positions if the text has fewer than two words). */
+export function strongestLink(result) {
+  const { tokens, n } = result;
+  const word = tokens.map((t) => t !== "[CLS]" && t !== "[SEP]");
+  let best = -1, at = [0, Math.min(1, n - 1)];
+  for (let s = 0; s < result.layers * result.heads; s += 1) {
+    for (let i = 0; i < n; i += 1) {
+      for (let j = 0; j < n; j += 1) {
+        const w = result.attentions[(s * n + i) * n + j];
+        if (word[i] && word[j] && i !== j && w > best) { best = w; at = [i, j]; }
+      }
+    }
+  }
+  return at;
 }
