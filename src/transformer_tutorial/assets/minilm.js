@@ -11,7 +11,8 @@
 // (transformer_tutorial.probing / pretrained): attentionBetween, strongestHeads,
 // contextualVectors, similarityByLayer (and MiniLMModel.similarityByLayer for anchors);
 // layerHeadsFrame, strongestHeadsFrame and similarityFrame give frames in the format of
-// assets/EXPLORER_DATA.md for explorer.js to draw.
+// assets/EXPLORER_DATA.md for explorer.js to draw; analysesView puts the last two under
+// chapter 7's explorer for the reader's sentence.
 //
 // Failures are MiniLMError with a `kind`: "file" (opened from file://), "text" (rejected as
 // the Python side rejects it), "too-long" (over the page's token limit: never cut silently),
