@@ -887,3 +887,20 @@ def test_other_tokens_move_the_cells_and_draw_what_a_fresh_figure_draws(visit):
             panel = frames[k]["panels"][0]
             n = len(panel["items"][0]["rows"] if maps > 1 else panel["rows"])
             assert out["cells"] == maps * n * n
+
+
+def test_a_clicked_or_entered_cell_is_announced_as_a_pick(visit):
+    """Clicking a cell, or Enter on the keyboard cursor, dispatches `tt-pick` (row, column and
+    the panel's labels) for page components such as chapter 7's analyses."""
+    v = visit("heatmap")
+    root = v.page.locator(".tt-explorer")
+    v.page.evaluate("""() => { window.__picks = [];
+      document.querySelector('.tt-explorer').addEventListener('tt-pick',
+        e => window.__picks.push(e.detail)); }""")
+    root.locator('rect.tt-cell[data-row="3"][data-col="1"]').click()
+    root.locator("g.tt-heatmap").focus()
+    for key in ("ArrowDown", "ArrowRight", "ArrowRight", "Enter"):
+        v.page.keyboard.press(key)
+    picks = v.page.evaluate("window.__picks")
+    assert [(p["row"], p["col"]) for p in picks] == [(3, 1), (1, 2)]
+    assert picks[0]["rows"] == TOKENS and picks[0]["cols"] == TOKENS
