@@ -286,6 +286,31 @@ def _ranking_equals_python(page, query: int, key: int) -> None:
     assert shown["status"][0] == shown["heads"]["description"]
 
 
+def test_chapter_7_ranks_each_heads_strongest_word_as_python_does(chapter_7):
+    """The default ranking: for the picked token, each head's strongest other word (not
+    [CLS]/[SEP], not itself), the five strongest heads: Python's heads in Python's order (up to
+    ties within the tolerance), each pointing to the word Python's head gives the most."""
+    page = chapter_7
+    record = load_minilm().attention(TECH)
+    tokens, query = list(record.query_tokens), list(record.query_tokens).index("its")
+    section = page.locator(".tt-explorer-analyses")
+    section.locator("select").nth(0).select_option(label="its")
+    assert section.locator("select").nth(1).input_value() == "any"
+    frame = _analyses(page)["heads"]["panels"][0]
+    keys = [j for j, t in enumerate(tokens) if j != query and t not in ("[CLS]", "[SEP]")]
+    strongest = record.weights[:, :, query, keys].max(axis=-1)  # (layers, heads)
+    expected = np.sort(strongest, axis=None)[::-1][:5]
+    for rank, label in enumerate(frame["labels"]):
+        layer, head, word = re.fullmatch(r"layer (\d+), head (\d+) → '(.+)'", label).groups()
+        layer, head = int(layer), int(head)
+        assert abs(strongest[layer, head] - expected[rank]) <= ATTENTION_TOLERANCE, (rank, label)
+        to_word = record.weights[layer, head, query, [j for j in keys if tokens[j] == word]]
+        assert abs(to_word.max() - strongest[layer, head]) <= ATTENTION_TOLERANCE, label
+    np.testing.assert_allclose(frame["values"], expected, atol=ATTENTION_TOLERANCE)
+    assert _analyses(page)["bars"] == frame["values"]
+    assert page.problems == []
+
+
 def test_chapter_7_ranks_the_heads_for_a_picked_pair_as_python_does(chapter_7):
     page, root = chapter_7, chapter_7.root
     tokens = load_minilm().tokenize(TECH).tokens

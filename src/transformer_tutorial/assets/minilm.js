@@ -435,6 +435,58 @@ export function strongestHeadsFrame(result, query, key, top = 5) {
   };
 }
 
+/** For each head, the word (not [CLS]/[SEP], not the query itself) that `query` attends to
+ * most; the `top` heads with the strongest such link, strongest first, as
+ * [{layer, head, key (position), weight}] (ties: the first key, the earlier head). */
+export function strongestTargets(result, query, top = 5) {
+  const i = tokenPosition(result.tokens, query);
+  const { tokens, n, layers, heads } = result;
+  const keys = tokens.map((t, j) => j).filter((j) => j !== i && tokens[j] !== "[CLS]" && tokens[j] !== "[SEP]");
+  if (keys.length === 0) throw new MiniLMError("word", "the text has no other word to attend to");
+  const links = [];
+  for (let layer = 0; layer < layers; layer += 1) {
+    for (let head = 0; head < heads; head += 1) {
+      const row = ((layer * heads + head) * n + i) * n;
+      let key = keys[0];
+      for (const j of keys) if (result.attentions[row + j] > result.attentions[row + key]) key = j;
+      links.push({ layer, head, key, weight: result.attentions[row + key] });
+    }
+  }
+  links.sort((a, b) => b.weight - a.weight); // stable
+  return links.slice(0, top);
+}
+
+/** `strongestTargets` as horizontal bars: which heads send `query`'s attention to which word. */
+export function strongestTargetsFrame(result, query, top = 5) {
+  const links = strongestTargets(result, query, top);
+  const q = result.tokens[tokenPosition(result.tokens, query)];
+  const word = (link) => result.tokens[link.key];
+  return {
+    title: `Where do the heads send '${q}''s attention?`,
+    description:
+      `The strongest is layer ${links[0].layer}, head ${links[0].head}: ` +
+      `${(100 * links[0].weight).toFixed(0)}% of '${q}''s attention goes to '${word(links[0])}'.`,
+    panels: [
+      {
+        kind: "bars",
+        title: `attention from '${q}' to its strongest other word, strongest ${links.length} of ` +
+          `${result.layers * result.heads} heads`,
+        labels: links.map((link) => `layer ${link.layer}, head ${link.head} → '${word(link)}'`),
+        values: links.map((link) => round4(link.weight)),
+        vmin: 0,
+        vmax: 1,
+        orientation: "horizontal",
+        value_title: "attention weight",
+        label_title: "head → word",
+        colors: "single",
+        highlight: [0],
+        digits: 3,
+        hover: "{label}: {value}",
+      },
+    ],
+  };
+}
+
 /** Named similarity curves ({name: [layers + 1]}) over the layers, as in `layer_curves`. */
 export function similarityFrame(curves, word) {
   const names = Object.keys(curves);
@@ -468,6 +520,7 @@ export function similarityFrame(curves, word) {
 // -- Chapter 7's analyses of the reader's sentence, under the explorer ---------------------
 
 const ANCHORS = ["microsoft, google, samsung, intel", "banana, orange, pear"]; // the notebook's
+const ANY = "any"; // the "to" select's value for each head's strongest word
 
 /** Words of a comma-separated list (the anchors a reader types). */
 export function anchorList(text) {
@@ -487,6 +540,7 @@ function node(tag, className, text) {
 // readout (hover) and an aria-live status line holding the frame's description.
 function panel(section, title, draw) {
   const box = node("div", "tt-analysis");
+  box.style.marginBottom = "1.5em";
   const controls = node("div", "tt-explorer-controls");
   const frameTitle = node("div", "tt-explorer-frame-title");
   const figure = node("div", "tt-explorer-figure");
@@ -527,9 +581,10 @@ function labelled(parent, label, input) {
 
 /**
  * Two analyses of the reader's last sentence, in a section after the explorer `host`, drawn by
- * `draw` (explorer.js's drawFigure): the heads ranked by the attention from one token to
- * another (`strongestHeadsFrame`, the notebook's "it" -> "cat"; a click on a cell of the
- * explorer's heatmaps, or Enter on its cursor, picks that pair), and one token's similarity to
+ * `draw` (explorer.js's drawFigure): the heads ranked by the attention from one token to each
+ * head's strongest other word (`strongestTargetsFrame`, the default) or to a chosen token
+ * (`strongestHeadsFrame`, the notebook's "it" -> "cat"; a click on a cell of the explorer's
+ * heatmaps, or Enter on its cursor, picks that pair), and one token's similarity to
  * two groups of anchor words, layer by layer (`similarityFrame`, the notebook's "apple"
  * experiment). `show(result)` fills it for a new `model.run` result.
  */
@@ -537,11 +592,12 @@ export function analysesView(host, model, draw, top = 5) {
   const section = node("section", "tt-explorer tt-explorer-analyses");
   section.setAttribute("aria-label", "your sentence, analysed");
   host.after(section);
-  const heads = panel(section, "Your sentence: which heads send one token's attention to another?", draw);
+  const heads = panel(section, "Your sentence: which heads send a token's attention where?", draw);
   const query = labelled(heads.controls, "from", node("select"));
   const key = labelled(heads.controls, "to", node("select"));
   heads.box.appendChild(node("div", "tt-explorer-caption",
-    "Pick two tokens, or click a cell of a head above (or press Enter on the cursor) to pick its row and column."));
+    "Pick a token (and the word it should attend to, or let each head show its strongest), or " +
+    "click a cell of a head above (or press Enter on the cursor) to pick its row and column."));
   const words = panel(section, "Your sentence: one token's vector, layer by layer, against two groups of words", draw);
   const form = node("form");
   form.style.display = "contents"; // its fields sit in the row of controls
@@ -559,7 +615,9 @@ export function analysesView(host, model, draw, top = 5) {
     "Cosine similarity of the token's vector after each layer with the mean vector of each group's " +
     "words (each read alone, as [CLS] word [SEP]); comma-separated words of MiniLM's vocabulary."));
   let result = null;
-  const rank = () => heads.show(strongestHeadsFrame(result, +query.value, +key.value, top));
+  const rank = () => heads.show(key.value === ANY
+    ? strongestTargetsFrame(result, +query.value, top)
+    : strongestHeadsFrame(result, +query.value, +key.value, top));
   const compare = async () => {
     const run = result, p = +word.value;
     try {
@@ -594,11 +652,12 @@ export function analysesView(host, model, draw, top = 5) {
       run.tokens.forEach((t) => { seen[t] = (seen[t] || 0) + 1; });
       for (const select of [query, key, word]) {
         select.textContent = "";
+        if (select === key) select.appendChild(new Option("(each head's strongest word)", ANY));
         run.tokens.forEach((t, i) => select.appendChild(new Option(seen[t] > 1 ? `${t} (${i})` : t, String(i))));
       }
-      const [i, j] = strongestLink(run);
+      const [i] = strongestLink(run);
       query.value = String(i);
-      key.value = String(j);
+      key.value = ANY;
       word.value = String(i);
       rank();
       return compare();
