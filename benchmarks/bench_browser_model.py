@@ -4,7 +4,7 @@ A temporary site filled by :func:`~transformer_tutorial.browser_model.write_site
 book build's function) is served on 127.0.0.1 and opened in headless Chromium (Debian's).
 Measured: the bytes the page fetches to load the model (and what gzip would make of them),
 cold load time (fetch + session, a fresh browser context each time, median of 5) and the time
-of one run at 13, 64 and 128 tokens (median of 20 after 3 warm-up runs; the fastest run too),
+of one run at 13, 64 and 128 tokens (median of 20 after 10 warm-up runs; the fastest run too),
 as the page runs it (graph optimizations off) and with onnxruntime's "extended" graph
 optimizations, next to the same model in Python on the same machine (our torch encoder, one
 thread; and onnxruntime on the exported file, one thread). The floating-point operations of
@@ -47,7 +47,9 @@ LENGTHS = (13, 64, 128)
 WORDS = "the cat sat on the mat because it was tired".split()
 COLD_LOADS = 5
 RUNS = 20
-WARM_UP = 3
+# V8 first runs the 14 MB wasm as baseline (Liftoff) code and optimizes hot functions in the
+# background: with 3 warm-up runs the medians at 13 tokens were twice the fastest run.
+WARM_UP = 10
 # onnxruntime-web's graph optimization levels compared: the page's ("disabled", see minilm.js)
 # and "extended" (node fusions: MatMul + Add, GELU, ...; "all" adds only layout changes).
 LEVELS = ("disabled", "extended")
