@@ -8,6 +8,7 @@ the export is cached in ``_build/.model_cache`` (shared with ``make book``).
 from __future__ import annotations
 
 import base64
+import re
 
 import numpy as np
 import pytest
@@ -220,3 +221,147 @@ def test_the_head_grid_refuses_more_tokens_than_the_python_explorer(page):
     with pytest.raises(ValueError) as python_error:
         minilm_layer_data(text, 0)
     assert frame == {"error": str(python_error.value)}
+
+
+# -- Chapter 7 of the built book: the analyses of the reader's sentence ---------------------
+
+TECH = "apple released a new phone at its keynote"
+COMPANIES, FRUITS = ["microsoft", "google", "samsung", "intel"], ["banana", "orange", "pear"]
+# The section under chapter 7's explorer, as the page holds it: the two frames it drew, and
+# the values of the bars drawn.
+_ANALYSES = """root => {
+  const a = root.ttAnalyses;
+  const bars = [...a.heads.box.querySelectorAll("rect.tt-bar")].map(r => +r.dataset.value);
+  const status = [...a.section.querySelectorAll(".tt-analysis-status")].map(e => e.textContent);
+  return {heads: a.heads.frame, words: a.words.frame, bars, status};
+}"""
+
+
+@pytest.fixture(scope="module")
+def chapter_7(browser, site_url):
+    """Chapter 7 of the built book with a typed sentence analysed in the page; every request
+    and console or page error recorded."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.requests, page.problems = [], []
+    page.on("request", lambda request: page.requests.append(request.url))
+    # The browser's own request for /favicon.ico (the book declares no icon) 404s: not the page's.
+    page.on("console", lambda m: m.type == "error" and not m.location["url"].endswith(
+        "/favicon.ico") and page.problems.append(m.text))  # fmt: skip
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+    page.goto(site_url + "notebooks/07_stacking_layers.html")
+    root = page.locator(".tt-explorer[data-tt-mounted]").filter(
+        has=page.locator("input[type=text]")).first  # fmt: skip
+    root.locator("input[type=text]").fill(TECH)
+    root.locator("input[type=text]").press("Enter")
+    page.wait_for_function(
+        "el => el.ttAnalyses && el.ttAnalyses.words.frame", arg=root.element_handle(),
+        timeout=120_000,
+    )  # fmt: skip
+    page.root = root
+    yield page
+    context.close()
+
+
+def _analyses(page) -> dict:
+    return page.root.evaluate(_ANALYSES)
+
+
+def _ranking_equals_python(page, query: int, key: int) -> None:
+    """The page's top 5 heads for query -> key are Python's, in Python's order (heads whose
+    weights differ by less than the tolerance may swap: at each rank the page's head has
+    Python's weight there), with the weights within the tolerance."""
+    shown = _analyses(page)
+    frame = shown["heads"]["panels"][0]
+    record = load_minilm().attention(TECH)
+    expected = strongest_heads(record, query, key, top=5)
+    heads = [tuple(map(int, re.findall(r"\d+", label))) for label in frame["labels"]]
+    assert len(heads) == len(expected) == 5
+    for rank, ((layer, head), python) in enumerate(zip(heads, expected, strict=True)):
+        weight = record.weights[layer, head, query, key]
+        assert abs(weight - python.weight) <= ATTENTION_TOLERANCE, (rank, heads, expected)
+    np.testing.assert_allclose(frame["values"], [e.weight for e in expected],
+                               atol=ATTENTION_TOLERANCE)  # fmt: skip
+    assert shown["bars"] == frame["values"]  # drawn as the frame says
+    assert shown["status"][0] == shown["heads"]["description"]
+
+
+def test_chapter_7_ranks_each_heads_strongest_word_as_python_does(chapter_7):
+    """The default ranking: for the picked token, each head's strongest other word (not
+    [CLS]/[SEP], not itself), the five strongest heads: Python's heads in Python's order (up to
+    ties within the tolerance), each pointing to the word Python's head gives the most."""
+    page = chapter_7
+    record = load_minilm().attention(TECH)
+    tokens, query = list(record.query_tokens), list(record.query_tokens).index("its")
+    section = page.locator(".tt-explorer-analyses")
+    section.locator("select").nth(0).select_option(label="its")
+    assert section.locator("select").nth(1).input_value() == "any"
+    frame = _analyses(page)["heads"]["panels"][0]
+    keys = [j for j, t in enumerate(tokens) if j != query and t not in ("[CLS]", "[SEP]")]
+    strongest = record.weights[:, :, query, keys].max(axis=-1)  # (layers, heads)
+    expected = np.sort(strongest, axis=None)[::-1][:5]
+    for rank, label in enumerate(frame["labels"]):
+        layer, head, word = re.fullmatch(r"layer (\d+), head (\d+) → '(.+)'", label).groups()
+        layer, head = int(layer), int(head)
+        assert abs(strongest[layer, head] - expected[rank]) <= ATTENTION_TOLERANCE, (rank, label)
+        to_word = record.weights[layer, head, query, [j for j in keys if tokens[j] == word]]
+        assert abs(to_word.max() - strongest[layer, head]) <= ATTENTION_TOLERANCE, label
+    np.testing.assert_allclose(frame["values"], expected, atol=ATTENTION_TOLERANCE)
+    assert _analyses(page)["bars"] == frame["values"]
+    assert page.problems == []
+
+
+def test_chapter_7_ranks_the_heads_for_a_picked_pair_as_python_does(chapter_7):
+    page, root = chapter_7, chapter_7.root
+    tokens = load_minilm().tokenize(TECH).tokens
+    section = page.locator(".tt-explorer-analyses")
+    section.locator("select").nth(0).select_option(label="its")
+    section.locator("select").nth(1).select_option(label="apple")
+    _ranking_equals_python(page, tokens.index("its"), tokens.index("apple"))
+    # A click on a cell of a head picks its row (query) and column (key).
+    row, col = tokens.index("phone"), tokens.index("released")
+    root.locator(f'rect.tt-cell[data-row="{row}"][data-col="{col}"]').first.click()
+    assert section.locator("select").nth(0).input_value() == str(row)
+    assert section.locator("select").nth(1).input_value() == str(col)
+    _ranking_equals_python(page, row, col)
+    assert page.problems == []
+
+
+def test_chapter_7_apple_experiment_equals_python(chapter_7):
+    page = chapter_7
+    section = page.locator(".tt-explorer-analyses")
+    section.locator("select").nth(2).select_option(label="apple")
+    page.wait_for_function(
+        "el => el.ttAnalyses.words.frame?.title.startsWith(\"'apple'\")",
+        arg=page.root.element_handle(), timeout=60_000,
+    )  # fmt: skip
+    minilm = load_minilm()
+    for groups in ([COMPANIES, FRUITS], [["pie", "cake"], ["phone", "laptop"]]):
+        for k, group in enumerate(groups):
+            section.locator("input[type=text]").nth(k).fill(", ".join(group))
+        section.get_by_role("button", name="Compare").click()
+        page.wait_for_function(
+            "([el, name]) => el.ttAnalyses.words.frame?.panels[0].series[0].name === name",
+            arg=[page.root.element_handle(), f"vs {', '.join(groups[0])}"], timeout=60_000,
+        )  # fmt: skip
+        shown = _analyses(page)
+        series = shown["words"]["panels"][0]["series"]
+        for curve, group in zip(series, groups, strict=True):
+            expected = minilm.similarity_by_layer(TECH, "apple", group)
+            np.testing.assert_allclose(curve["y"], expected, atol=ATTENTION_TOLERANCE)
+        assert shown["status"][1] == shown["words"]["description"]
+    # An anchor the vocabulary splits is refused with a message, not drawn.
+    section.locator("input[type=text]").nth(0).fill("zzyzx")
+    section.get_by_role("button", name="Compare").click()
+    page.wait_for_function(
+        "el => el.ttAnalyses.words.frame === null", arg=page.root.element_handle(),
+        timeout=60_000,
+    )  # fmt: skip
+    assert "zzyzx" in _analyses(page)["status"][1]
+    assert page.problems == []
+
+
+def test_chapter_7_analyses_fetch_nothing_from_elsewhere(chapter_7, site_url):
+    assert chapter_7.requests and all(u.startswith(site_url) for u in chapter_7.requests), {
+        u for u in chapter_7.requests if not u.startswith(site_url)
+    }

@@ -817,3 +817,90 @@ def test_live_view_follows_a_new_spec(visit):
     assert root.locator(".tt-explorer-title").text_content() == "Histogram"
     counts = histogram_spec()["frames"]["0"]["panels"][0]["counts"]
     assert [b[1] for b in root.evaluate(BARS)] == counts
+
+
+REUSE = """async ([frames]) => {
+  const {drawFigure} = await import(new URL('explorer.js', location.href).href);
+  const host = () => {
+    const d = document.createElement('div');
+    d.className = 'tt-explorer';
+    return document.querySelector('main').appendChild(d);
+  };
+  // The SVG as text: elements in order, attributes sorted, ids without their random part;
+  // the hatch pattern is left out (made once, when a mask first needs it).
+  const text = (svg) => {
+    const out = [];
+    const walk = (e, depth) => {
+      if (e.tagName === 'pattern') return;
+      const attrs = [...e.attributes].map(a => `${a.name}=${a.value}`).sort().join(' ');
+      out.push(`${depth}${e.tagName} ${attrs} ${e.childElementCount ? '' : e.textContent}`);
+      [...e.children].forEach(c => walk(c, depth + ' '));
+    };
+    walk(svg, '');
+    return out.join('\\n').replace(/tt[a-z0-9]+-/g, 'ID-');
+  };
+  const reused = host(), state = {}, first = drawFigure(reused, frames[0], state), out = [];
+  for (const frame of frames.slice(1)) {
+    const svg = drawFigure(reused, frame, state);
+    out.push({kept: svg === first, drawn: text(svg), fresh: text(drawFigure(host(), frame, {})),
+              cells: svg.querySelectorAll('rect.tt-cell').length});
+  }
+  return out;
+}"""
+
+
+def _grid_frame(tokens: list[str], seed: int) -> dict:
+    n = len(tokens)
+    items = [
+        _heatmap(tokens, tokens, _peaked(n, n, (h % n, (h + 1) % n), seed + h), f"head {h}")
+        for h in range(4)
+    ]
+    grid = {"kind": "grid", "title": "layer", "items": items, "columns": 2, "per_page": 4,
+            "page_label": "heads"}  # fmt: skip
+    return {"title": "", "description": f"{n} tokens", "panels": [grid]}
+
+
+def _mask_frame(tokens: list[str], causal: bool) -> dict:
+    n = len(tokens)
+    mask = [[causal and j > i for j in range(n)] for i in range(n)]
+    panel = _heatmap(tokens, tokens, _peaked(n, n, (n - 1, 0), n), "attention", annotate=True,
+                     mask=mask)  # fmt: skip
+    return {"title": "", "description": "", "panels": [panel]}
+
+
+def test_other_tokens_move_the_cells_and_draw_what_a_fresh_figure_draws(visit):
+    """A frame with other tokens (another count, labels flat or rotated, a mask or not) reuses
+    the SVG, adding, moving and removing cells and labels: the result is element for element
+    what a fresh drawing of that frame gives."""
+    v = visit("grid")
+    words = ["[CLS]", "the", "cat", "sat", "on", "the", "mat", "because", "it", "was", "tired",
+             ".", "[SEP]"]  # fmt: skip
+    grids = [_grid_frame(words, 0), _grid_frame(words[:4], 1),
+             _grid_frame([LONG, *words[1:]], 2), _grid_frame([*words, "again", "and", "again"], 3),
+             _grid_frame(words[:9], 4)]  # fmt: skip
+    masks = [_mask_frame(TOKENS, True), _mask_frame(TOKENS[:3], False),
+             _mask_frame(["a", "b", "c", "d", "e", "f"], True)]  # fmt: skip
+    for frames, maps in ((grids, 4), (masks, 1)):
+        for k, out in enumerate(v.page.evaluate(REUSE, [frames]), start=1):
+            assert out["kept"], f"frame {k} rebuilt the SVG"
+            assert out["drawn"] == out["fresh"], f"frame {k}"
+            panel = frames[k]["panels"][0]
+            n = len(panel["items"][0]["rows"] if maps > 1 else panel["rows"])
+            assert out["cells"] == maps * n * n
+
+
+def test_a_clicked_or_entered_cell_is_announced_as_a_pick(visit):
+    """Clicking a cell, or Enter on the keyboard cursor, dispatches `tt-pick` (row, column and
+    the panel's labels) for page components such as chapter 7's analyses."""
+    v = visit("heatmap")
+    root = v.page.locator(".tt-explorer")
+    v.page.evaluate("""() => { window.__picks = [];
+      document.querySelector('.tt-explorer').addEventListener('tt-pick',
+        e => window.__picks.push(e.detail)); }""")
+    root.locator('rect.tt-cell[data-row="3"][data-col="1"]').click()
+    root.locator("g.tt-heatmap").focus()
+    for key in ("ArrowDown", "ArrowRight", "ArrowRight", "Enter"):
+        v.page.keyboard.press(key)
+    picks = v.page.evaluate("window.__picks")
+    assert [(p["row"], p["col"]) for p in picks] == [(3, 1), (1, 2)]
+    assert picks[0]["rows"] == TOKENS and picks[0]["cols"] == TOKENS

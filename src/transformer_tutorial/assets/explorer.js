@@ -123,75 +123,151 @@ function axis(g, dir, at, from, to, lo, hi, title) {
 
 // ---------- panels: each draws into <g> at (x, y) with width w and returns its height ----------
 
-function colourbar(ctx, g, x, y, h, vmin, vmax, cmap) {
+// A colour bar in its own <g>: `place(x, y, h)` (re)draws it there; its gradient is made once.
+function colourbar(ctx, g, vmin, vmax, cmap) {
   const id = `${ctx.uid}-cb${ctx.n++}`;
   const grad = svg("linearGradient", { id, x1: 0, y1: 1, x2: 0, y2: 0 }, ctx.defs);
   for (let i = 0; i <= 10; i++) {
     const v = vmin + ((vmax - vmin) * i) / 10;
     svg("stop", { offset: i / 10, "stop-color": colour(v, vmin, vmax, cmap)[0] }, grad);
   }
-  svg("rect", { x, y, width: 12, height: h, fill: `url(#${id})`, class: "tt-colourbar" }, g);
-  for (const v of ticks(vmin, vmax, 4)) {
-    const ty = y + h - ((v - vmin) / (vmax - vmin || 1)) * h;
-    svg("line", { x1: x + 12, x2: x + 15, y1: ty, y2: ty, class: "tt-axis" }, g);
-    text(g, x + 17, ty, tickFmt(v), { base: "central" });
-  }
+  const bar = svg("g", {}, g);
+  let at = "";
+  return (x, y, h) => {
+    if (at === (at = `${x},${y},${h}`)) return;
+    bar.textContent = "";
+    svg("rect", { x, y, width: 12, height: h, fill: `url(#${id})`, class: "tt-colourbar" }, bar);
+    for (const v of ticks(vmin, vmax, 4)) {
+      const ty = y + h - ((v - vmin) / (vmax - vmin || 1)) * h;
+      svg("line", { x1: x + 12, x2: x + 15, y1: ty, y2: ty, class: "tt-axis" }, bar);
+      text(bar, x + 17, ty, tickFmt(v), { base: "central" });
+    }
+  };
 }
 
-// Heatmap panel. `key` names it for the cursor state; `scale` overrides vmin/vmax (grids).
+// Keep exactly `n` children in `group`; returns them. Children taken out are kept aside and
+// come back first, in their order (a cell keeps its row and column); then `make()` new ones.
+function pool(group, n, make) {
+  const spare = group.ttSpare || (group.ttSpare = []);
+  while (group.childElementCount > n) spare.push(group.removeChild(group.lastChild));
+  while (group.childElementCount < n) group.appendChild(spare.length ? spare.pop() : make());
+  return group.children;
+}
+const sameList = (a, b) => a === b || (!!a && !!b && a.length === b.length && a.every((v, i) => v === b[i]));
+const sameMask = (a, b) => a === b || (!!a && !!b && a.length === b.length && a.every((r, i) => sameList(r, b[i])));
+
+// Heatmap panel at (x, y), width w. `key` names it for the cursor state; `scale` overrides
+// vmin/vmax (grids). Its elements are made once: a frame with other tokens (another count
+// included) moves, adds or removes cells and labels and recolours them, never rebuilds.
+// ctx.up[key](q, y) draws panel q (same layout, other values/tokens/mask) and returns its height.
 function heatmap(ctx, g, p, x, y, w, key, scale) {
-  const rows = p.rows || [], cols = p.cols || [], nr = rows.length, nc = cols.length;
   const [vmin, vmax] = scale || [p.vmin, p.vmax];
   const cmap = p.colormap === "diverging" ? "diverging" : "attention";
-  let top = y;
-  const head = panelTitle(g, p, x, top, w);
-  top += head ? 22 : 0;
-  const rt = p.row_title ? 18 : 0;
-  const labW = Math.min(Math.max(maxLen(rows) * CW + 8, 20), w * 0.3);
-  const cbW = scale ? 0 : 52;
-  const cs = Math.max(4, Math.min((w - rt - labW - cbW) / Math.max(nc, 1), 46));
-  const off = x + Math.max(0, (w - rt - labW - cbW - cs * nc) / 2); // centred in its slot
-  const gx = off + rt + labW, gh = cs * nr;
-  // Column labels: horizontal when they fit in a cell, else rotated and truncated.
-  const flat = maxLen(cols) * CW <= cs - 2;
-  const colH = flat ? 18 : Math.min(maxLen(cols) * CW, 84) + 8;
-  const rowChars = Math.max(2, Math.floor((labW - 6) / CW)), colChars = Math.max(2, Math.floor((colH - 8) / CW));
+  const digits = p.digits == null ? 2 : p.digits;
+  const rt = p.row_title ? 18 : 0, cbW = scale ? 0 : 52;
+  const head = panelTitle(g, p, x, y, w);
   const labels = svg("g", { class: "tt-labels" }, g);
+  const rowLabels = svg("g", {}, labels), colLabels = svg("g", {}, labels);
   // Hovering a (possibly truncated) label shows it whole.
   labels.addEventListener("pointerover", (e) => { const t = e.target.closest("text"); if (t) ctx.say(t.lastChild.textContent); });
-  const step = Math.ceil(13 / cs); // cells thinner than a line of text: label every step-th
-  rows.forEach((r, i) => i % step || text(labels, gx - 5, top + (i + 0.5) * cs, r, { anchor: "end", base: "central", max: rowChars }));
-  cols.forEach((c, j) => {
-    if (j % step) return;
-    const cx = gx + (j + 0.5) * cs;
-    if (flat) text(labels, cx, top + gh + 14, c, { anchor: "middle" });
-    else text(labels, cx, top + gh + 5, c, { anchor: "end", base: "central", rot: -90, max: colChars });
-  });
-  if (p.row_title) text(g, off + 12, top + gh / 2, p.row_title, { anchor: "middle", rot: -90, max: Math.floor(gh / CW) });
-  if (p.col_title) text(g, gx + (cs * nc) / 2, top + gh + colH + 14, p.col_title, { anchor: "middle", max: Math.floor((w - rt) / CW) });
-  // Cells: built once per layout, then recoloured in place by `update` (see drawFigure).
+  const rowTitle = p.row_title ? text(g, 0, 0, "", { anchor: "middle" }) : null;
+  const colTitle = p.col_title ? text(g, 0, 0, "", { anchor: "middle" }) : null;
   const hm = svg("g", { class: "tt-heatmap", tabindex: 0, role: "img", [KEYS_OURS]: "true" }, g);
   const cells = svg("g", {}, hm), notes = svg("g", {}, hm);
-  const proto = svg("rect", { class: "tt-cell", width: cs + 0.3, height: cs + 0.3 });
-  const digits = p.digits == null ? 2 : p.digits, mask = p.mask;
+  const cursor = svg("rect", { class: "tt-cursor", fill: "none", visibility: "hidden" }, hm);
+  const bar = scale ? null : colourbar(ctx, g, vmin, vmax, cmap);
+  const proto = svg("rect", { class: "tt-cell" });
+  const note = () => text(null, 0, 0, "", { anchor: "middle", base: "central", size: 11.5, cls: "tt-ann" });
+  // Layout of the current tokens (set by `place`) and the values shown (set by `update`).
+  let cur = p, rows = [], cols = [], mask = null, nr = 0, nc = 0, top = y, gx = 0, cs = 0, height = 0, flat = null, at = null;
+  let rects = [], marks = [];
   const isMasked = (i, j) => !!(mask && mask[i] && mask[i][j]);
-  const ann = p.annotate && cs >= 15 && cs >= Math.max(fmt(vmin, digits).length, fmt(vmax, digits).length) * 6.5 + 2;
-  const rects = [], marks = [];
-  for (let i = 0; i < nr; i++) {
-    for (let j = 0; j < nc; j++) {
-      const r = proto.cloneNode(false);
-      r.setAttribute("x", gx + j * cs);
-      r.setAttribute("y", top + i * cs);
-      r.setAttribute("data-row", i);
-      r.setAttribute("data-col", j);
-      if (isMasked(i, j)) { r.setAttribute("fill", ctx.hatch()); r.setAttribute("data-masked", "true"); }
-      cells.appendChild(r);
-      rects.push(r);
-      marks.push(ann && !isMasked(i, j) ? text(notes, gx + (j + 0.5) * cs, top + (i + 0.5) * cs, "", { anchor: "middle", base: "central", size: 11.5, cls: "tt-ann" }) : null);
+  const place = (q, yy) => {
+    rows = q.rows || []; cols = q.cols || []; mask = q.mask; nr = rows.length; nc = cols.length;
+    top = yy + (head ? 22 : 0);
+    if (head) { head.setAttribute("y", yy + 13); }
+    const labW = Math.min(Math.max(maxLen(rows) * CW + 8, 20), w * 0.3);
+    cs = Math.max(4, Math.min((w - rt - labW - cbW) / Math.max(nc, 1), 46));
+    const off = x + Math.max(0, (w - rt - labW - cbW - cs * nc) / 2); // centred in its slot
+    gx = off + rt + labW;
+    const gh = cs * nr;
+    // Column labels: horizontal when they fit in a cell, else rotated and truncated.
+    const isFlat = maxLen(cols) * CW <= cs - 2;
+    const colH = isFlat ? 18 : Math.min(maxLen(cols) * CW, 84) + 8;
+    const rowChars = Math.max(2, Math.floor((labW - 6) / CW)), colChars = Math.max(2, Math.floor((colH - 8) / CW));
+    const step = Math.ceil(13 / cs); // cells thinner than a line of text: label every step-th
+    const rl = pool(rowLabels, Math.ceil(nr / step), () => text(null, 0, 0, "", { anchor: "end", base: "central" }));
+    for (let k = 0; k < rl.length; k++) {
+      const t = rl[k];
+      t.setAttribute("x", gx - 5); t.setAttribute("y", top + (k * step + 0.5) * cs);
+      setText(t, rows[k * step], rowChars);
     }
-  }
-  let cur = p;
-  const update = (q) => {
+    if (isFlat !== flat) { colLabels.textContent = ""; colLabels.ttSpare = []; } // other attributes: made afresh
+    flat = isFlat;
+    const cl = pool(colLabels, Math.ceil(nc / step), () => (flat
+      ? text(null, 0, 0, "", { anchor: "middle" })
+      : text(null, 0, 0, "", { anchor: "end", base: "central", rot: -90 })));
+    for (let k = 0; k < cl.length; k++) {
+      const t = cl[k], cx = gx + (k * step + 0.5) * cs, cy = top + gh + (flat ? 14 : 5);
+      t.setAttribute("x", cx); t.setAttribute("y", cy);
+      if (!flat) t.setAttribute("transform", `rotate(-90 ${cx} ${cy})`);
+      setText(t, cols[k * step], flat ? undefined : colChars);
+    }
+    if (rowTitle) {
+      rowTitle.setAttribute("x", off + 12); rowTitle.setAttribute("y", top + gh / 2);
+      rowTitle.setAttribute("transform", `rotate(-90 ${off + 12} ${top + gh / 2})`);
+      setText(rowTitle, q.row_title, Math.floor(gh / CW));
+    }
+    if (colTitle) {
+      colTitle.setAttribute("x", gx + (cs * nc) / 2); colTitle.setAttribute("y", top + gh + colH + 14);
+      setText(colTitle, q.col_title, Math.floor((w - rt) / CW));
+    }
+    // Cells, one <g> per row, in units of one cell (the group scales them): cell (i, j) keeps
+    // its element while the tokens change; only the cell size (+0.3, no seams) follows cs.
+    cells.setAttribute("transform", `translate(${gx} ${top}) scale(${cs})`);
+    const side = (cs + 0.3) / cs;
+    const hatch = mask ? ctx.hatch(cs) : null;
+    const lines = pool(cells, nr, () => svg("g", {}));
+    rects = [];
+    for (let i = 0; i < nr; i++) {
+      const line = lines[i];
+      const made = pool(line, nc, () => {
+        const r = proto.cloneNode(false), j = line.childElementCount;
+        for (const [a, v] of [["x", j], ["y", i], ["width", side], ["height", side], ["data-row", i], ["data-col", j]]) r.setAttribute(a, v);
+        r.ttSide = side;
+        return r;
+      });
+      for (let j = 0; j < nc; j++) {
+        const r = made[j], m = isMasked(i, j);
+        if (r.ttSide !== side) { r.setAttribute("width", side); r.setAttribute("height", side); r.ttSide = side; }
+        if (m) { r.setAttribute("fill", hatch); r.setAttribute("data-masked", "true"); }
+        else if (r.ttMasked) r.removeAttribute("data-masked");
+        r.ttMasked = m;
+        rects.push(r);
+      }
+    }
+    // Values written in the cells (when they fit), in absolute units: their text keeps its size.
+    const ann = q.annotate && cs >= 15 && cs >= Math.max(fmt(vmin, digits).length, fmt(vmax, digits).length) * 6.5 + 2;
+    let shown = 0;
+    for (let i = 0; i < nr; i++) for (let j = 0; j < nc; j++) shown += ann && !isMasked(i, j) ? 1 : 0;
+    const ns = pool(notes, shown, note);
+    marks = [];
+    for (let i = 0, m = 0; i < nr; i++) {
+      for (let j = 0; j < nc; j++) {
+        const t = ann && !isMasked(i, j) ? ns[m++] : null;
+        if (t) { t.setAttribute("x", gx + (j + 0.5) * cs); t.setAttribute("y", top + (i + 0.5) * cs); }
+        marks.push(t);
+      }
+    }
+    cursor.setAttribute("x", gx); cursor.setAttribute("y", top);
+    cursor.setAttribute("width", cs); cursor.setAttribute("height", cs);
+    const c = ctx.state.cursors[key];
+    if (c && (c[0] >= nr || c[1] >= nc)) { delete ctx.state.cursors[key]; cursor.setAttribute("visibility", "hidden"); }
+    if (bar) bar(gx + cs * nc + 10, top, Math.max(gh, 60));
+    height = top - yy + gh + colH + (q.col_title ? 22 : 4);
+  };
+  const update = (q, yy = y) => {
+    if (yy !== at || !sameList(q.rows, rows) || !sameList(q.cols, cols) || !sameMask(q.mask, mask)) place(q, (at = yy));
     cur = q;
     if (head) setText(head, q.title, head.max);
     hm.setAttribute("aria-label", q.title || "heatmap");
@@ -207,15 +283,14 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
         if (marks[k]) { marks[k].textContent = fmt(v, digits); marks[k].setAttribute("fill", lum > 0.5 ? "#111" : "#fff"); }
       }
     }
-    if (cursor.getAttribute("visibility") === "visible") place();
+    if (cursor.getAttribute("visibility") === "visible") placeCursor();
+    return height;
   };
-  if (!scale) colourbar(ctx, g, gx + cs * nc + 10, top, Math.max(gh, 60), vmin, vmax, cmap);
   // Hover / keyboard readout, and a cursor cell moved by the arrow keys.
   const say = (i, j) => ctx.say(fill(cur.hover || "{row} → {col}: {value}", {
     row: rows[i], col: cols[j], value: isMasked(i, j) ? "masked" : fmt((cur.values[i] || [])[j], digits),
   }));
-  const cursor = svg("rect", { class: "tt-cursor", x: gx, y: top, width: cs, height: cs, fill: "none", visibility: "hidden" }, hm);
-  const place = () => {
+  const placeCursor = () => {
     const c = ctx.state.cursors[key];
     if (!c) return;
     cursor.setAttribute("x", gx + c[1] * cs);
@@ -223,28 +298,31 @@ function heatmap(ctx, g, p, x, y, w, key, scale) {
     cursor.setAttribute("visibility", "visible");
     say(c[0], c[1]);
   };
+  // A cell chosen (click, or Enter on the cursor): a `tt-pick` event for the page's own use.
+  const pick = (i, j) => hm.dispatchEvent(new CustomEvent("tt-pick", { bubbles: true, detail: { row: i, col: j, rows, cols } }));
   hm.addEventListener("pointerover", (e) => {
     const d = e.target.dataset;
     if (d && d.row != null) say(+d.row, +d.col);
   });
-  hm.addEventListener("focus", () => { ctx.state.cursors[key] = ctx.state.cursors[key] || [0, 0]; place(); });
+  hm.addEventListener("click", (e) => {
+    const d = e.target.dataset;
+    if (d && d.row != null) pick(+d.row, +d.col);
+  });
+  hm.addEventListener("focus", () => { ctx.state.cursors[key] = ctx.state.cursors[key] || [0, 0]; placeCursor(); });
   hm.addEventListener("blur", () => cursor.setAttribute("visibility", "hidden"));
   hm.addEventListener("keydown", (e) => {
+    const c = ctx.state.cursors[key] || [0, 0];
+    if (e.key === "Enter") { pick(c[0], c[1]); return; }
     const d = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[e.key];
     if (!d) return;
     e.preventDefault();
-    const c = ctx.state.cursors[key] || [0, 0];
     ctx.state.cursors[key] = [Math.min(nr - 1, Math.max(0, c[0] + d[0])), Math.min(nc - 1, Math.max(0, c[1] + d[1]))];
-    place();
+    placeCursor();
   });
-  const c = ctx.state.cursors[key];
-  if (c && (c[0] >= nr || c[1] >= nc)) delete ctx.state.cursors[key];
-  update(p);
   ctx.up[key] = update;
-  return top - y + gh + colH + (p.col_title ? 22 : 4);
+  return update(p);
 }
 
-// Grid of heatmaps sharing one colour scale; `per_page` items shown at a time.
 // The items of a grid shown on its current page (clamped), and the page.
 function pageOf(p, pages, key) {
   const items = p.items || [], per = p.per_page || items.length || 1;
@@ -260,28 +338,33 @@ function grid(ctx, g, p, x, y, w, key) {
   const buttons = p.per_page && pages > 1 ? ctx.pager(key, p.page_label || "items", pages, per, items.length, page) : [];
   const vmin = Math.min(...items.map((it) => it.vmin)), vmax = Math.max(...items.map((it) => it.vmax));
   const cmap = (items[0] || {}).colormap === "diverging" ? "diverging" : "attention";
-  let top = y;
-  const head = panelTitle(g, p, x, top, w);
-  top += head ? 22 : 0;
+  const head = panelTitle(g, p, x, y, w);
+  const top = y + (head ? 22 : 0);
   const ncol = Math.max(1, Math.min(p.columns || 1, shown.length)), gw = w - 56;
   const iw = (gw - GAP * (ncol - 1)) / ncol;
-  let rowTop = top;
-  for (let i = 0; i < shown.length; i += ncol) {
-    let h = 0;
-    for (let j = 0; j < ncol && i + j < shown.length; j++) {
-      const sub = svg("g", {}, g);
-      h = Math.max(h, heatmap(ctx, sub, shown[i + j], x + j * (iw + GAP), rowTop, iw, `${key}/${i + j}`, [vmin, vmax]));
+  const subs = shown.map(() => svg("g", {}, g));
+  const bar = colourbar(ctx, g, vmin, vmax, cmap);
+  // Items row by row: a row is as tall as its tallest item (their tokens may differ).
+  const layOut = (now) => {
+    let rowTop = top;
+    for (let i = 0; i < now.length; i += ncol) {
+      let h = 0;
+      for (let j = 0; j < ncol && i + j < now.length; j++) {
+        const k = `${key}/${i + j}`;
+        h = Math.max(h, ctx.up[k] ? ctx.up[k](now[i + j], rowTop) : heatmap(ctx, subs[i + j], now[i + j], x + j * (iw + GAP), rowTop, iw, k, [vmin, vmax]));
+      }
+      rowTop += h + 12;
     }
-    rowTop += h + 12;
-  }
-  colourbar(ctx, g, x + gw + 8, top, Math.min(Math.max(rowTop - top - 40, 60), 240), vmin, vmax, cmap);
+    bar(x + gw + 8, top, Math.min(Math.max(rowTop - top - 40, 60), 240));
+    return rowTop - y;
+  };
   ctx.up[key] = (q) => {
     if (head) setText(head, q.title, head.max);
     const [now, pg] = pageOf(q, ctx.state.pages, key);
     buttons.forEach((b, k) => b.setAttribute("aria-pressed", String(k === pg)));
-    now.forEach((it, k) => ctx.up[`${key}/${k}`](it));
+    return layOut(now);
   };
-  return rowTop - y;
+  return layOut(shown);
 }
 
 function bars(ctx, g, p, x, y, w) {
@@ -406,11 +489,13 @@ const PANELS = { heatmap, grid, bars, lines, histogram };
 // ---------- drawFigure: the public drawing entry (also used by the in-browser MiniLM) ----------
 
 let seq = 0;
-// What decides the SVG's layout: everything but values, descriptions and titles' text;
-// for a paged grid only the items on the current page (and how many there are).
+// What decides the SVG's structure: everything but values, descriptions, titles' text and a
+// heatmap's tokens and mask (its cells and labels are moved, added or removed in place); for a
+// paged grid only the items on the current page (and how many there are).
+const FREE = new Set(["values", "description", "rows", "cols", "mask"]);
 const layout = (frame, pages) => JSON.stringify(
   (frame.panels || []).map((p, i) => (p.kind === "grid" ? { ...p, n: (p.items || []).length, items: pageOf(p, pages, String(i))[0] } : p)),
-  (k, v) => (k === "values" || k === "description" ? undefined : k === "title" ? !!v : v),
+  (k, v) => (FREE.has(k) ? undefined : k === "title" ? !!v : v),
 ) + JSON.stringify(frame.widths);
 /**
  * Draw one Frame (EXPLORER_DATA.md) into `container`, replacing what it held.
@@ -424,7 +509,8 @@ export function drawFigure(container, frame, state = {}) {
   // Same layout as the SVG on screen (only values/titles differ): recolour it in place.
   const sig = frame && frame.error == null ? layout(frame, state.pages) : null;
   if (sig && sig === state.sig && state.svg && state.svg.parentNode === container) {
-    frame.panels.forEach((p, i) => state.up[i](p));
+    const h = Math.max(0, ...frame.panels.map((p, i) => state.up[i](p)));
+    state.svg.setAttribute("viewBox", `0 0 ${W} ${Math.ceil(h + 8)}`);
     state.svg.setAttribute("aria-label", frame.title || "figure");
     return state.svg;
   }
@@ -437,14 +523,16 @@ export function drawFigure(container, frame, state = {}) {
   const uid = `tt${Math.random().toString(36).slice(2, 8)}${seq++}`;
   const root = svg("svg", { viewBox: `0 0 ${W} 100`, class: "tt-svg", role: "group", "aria-label": frame.title || "figure" });
   const defs = svg("defs", {}, root);
-  let hatchId = null;
+  const hatches = {};
   const ctx = {
     uid, defs, state, n: 0, up: {},
     say: (s) => { if (state.readout) state.readout.textContent = s; },
-    hatch() {
+    // Hatching for masked cells drawn at `scale` (cells are drawn in units of one cell).
+    hatch(scale) {
+      let hatchId = hatches[scale];
       if (!hatchId) {
-        hatchId = `${uid}-hatch`;
-        const pat = svg("pattern", { id: hatchId, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" }, defs);
+        hatchId = hatches[scale] = `${uid}-hatch${this.n++}`;
+        const pat = svg("pattern", { id: hatchId, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: `scale(${1 / scale}) rotate(45)` }, defs);
         svg("rect", { width: 6, height: 6, fill: "#fff" }, pat);
         svg("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#bbb", "stroke-width": 2 }, pat);
       }
@@ -663,7 +751,7 @@ function render({ model, el: host }) {
 
 // A stand-in for the widget model in the built book: data only, no kernel. An explorer whose
 // spec names a model that runs in the page (`browser_model`) answers typed sentences there.
-function staticModel(spec) {
+function staticModel(spec, host) {
   const listeners = [];
   const model = {
     get: (k) => (k === "spec" ? spec : undefined),
@@ -675,7 +763,7 @@ function staticModel(spec) {
     const typed = {};
     model.send = (msg) => {
       const reply = (r) => listeners.forEach((cb) => cb({ control: msg.control, text: msg.text, ...r }));
-      answer(spec, msg, typed, reply).catch((err) => reply({ type: "error", message: err.message }));
+      answer(spec, msg, typed, reply, host).catch((err) => reply({ type: "error", message: err.message }));
     };
   }
   return model;
@@ -685,8 +773,10 @@ const loadedModels = {};
 const mb = (bytes) => (bytes / 1e6).toFixed(1);
 
 // Chapter 7: every head of a chosen layer of MiniLM, run in the page by onnxruntime-web
-// (`_models/minilm/minilm.js`), loaded only when the reader first types a sentence.
-async function minilmLayers(spec, msg, typed, reply) {
+// (`_models/minilm/minilm.js`), loaded only when the reader first types a sentence; under the
+// explorer, minilm.js's analyses of that sentence (heads ranked for a pair of tokens, a token's
+// similarity to anchor words by layer), drawn by drawFigure.
+async function minilmLayers(spec, msg, typed, reply, host) {
   const where = spec.browser_model;
   if (globalThis.location.protocol === "file:") throw new Error(where.file_message);
   const root = new URL(where.site_root, globalThis.location.href);
@@ -711,6 +801,8 @@ async function minilmLayers(spec, msg, typed, reply) {
     frames[key.join(",")] = lib.layerHeadsFrame(result, Number(label));
   });
   reply({ type: "frames", index, frames });
+  host.ttAnalyses = host.ttAnalyses || lib.analysesView(host, model, drawFigure);
+  await host.ttAnalyses.show(result);
 }
 
 const IN_PAGE_MODELS = { "minilm-layers": minilmLayers };
@@ -722,7 +814,7 @@ export function mountStatic(root = document) {
     if (!data) continue;
     host.dataset.ttMounted = "1";
     try {
-      render({ model: staticModel(JSON.parse(data.textContent)), el: host });
+      render({ model: staticModel(JSON.parse(data.textContent), host), el: host });
     } catch (err) {
       console.error("explorer:", err);
       host.appendChild(el("div", "tt-explorer-error", `This explorer could not be drawn: ${err.message}`));

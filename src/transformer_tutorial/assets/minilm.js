@@ -11,7 +11,8 @@
 // (transformer_tutorial.probing / pretrained): attentionBetween, strongestHeads,
 // contextualVectors, similarityByLayer (and MiniLMModel.similarityByLayer for anchors);
 // layerHeadsFrame, strongestHeadsFrame and similarityFrame give frames in the format of
-// assets/EXPLORER_DATA.md for explorer.js to draw.
+// assets/EXPLORER_DATA.md for explorer.js to draw; analysesView puts the last two under
+// chapter 7's explorer for the reader's sentence.
 //
 // Failures are MiniLMError with a `kind`: "file" (opened from file://), "text" (rejected as
 // the Python side rejects it), "too-long" (over the page's token limit: never cut silently),
@@ -90,7 +91,7 @@ async function fetchBytes(url, onChunk) {
  * `onProgress({loaded, total, done})` is called as bytes arrive (total: model + vocabulary from
  * manifest.json, plus the runtime's wasm as the server declares it).
  */
-export async function loadMiniLM(siteRoot, onProgress = () => {}) {
+export async function loadMiniLM(siteRoot, onProgress = () => {}, sessionOptions = {}) {
   if (!canLoadModel()) {
     throw new MiniLMError("file", "the model loads only over http(s): serve the book (`make serve`)");
   }
@@ -144,6 +145,7 @@ export async function loadMiniLM(siteRoot, onProgress = () => {}) {
     // the session about 0.7 s slower to create and runs at 64 tokens about 15% faster; the
     // load-time goal (<= 3 s) is the tighter one.
     graphOptimizationLevel: "disabled",
+    ...sessionOptions,
   });
   const tokenizer = new WordPiece(new TextDecoder().decode(vocab), {
     maxInputCharsPerWord: manifest.max_input_chars_per_word,
@@ -219,22 +221,33 @@ export class MiniLMModel {
   }
 
   /**
+   * The mean, layer by layer, of the `anchors`' vectors ([layers + 1][d_model]), each word read
+   * alone as [CLS] anchor [SEP] (as `MiniLM.similarity_by_layer` reads them); each anchor runs once.
+   */
+  async anchorMean(anchors) {
+    if (!Array.isArray(anchors) || anchors.length === 0) {
+      throw new MiniLMError("word", "anchors must be a non-empty list of words");
+    }
+    this.anchorCache ??= new Map();
+    const vectors = [];
+    for (const anchor of anchors) {
+      if (!this.anchorCache.has(anchor)) {
+        this.anchorCache.set(anchor, await this.contextualVectors(anchor, anchor.toLowerCase()));
+      }
+      vectors.push(this.anchorCache.get(anchor));
+    }
+    return vectors[0].map((_, l) =>
+      vectors[0][l].map((_, d) => vectors.reduce((s, v) => s + v[l][d], 0) / vectors.length),
+    );
+  }
+
+  /**
    * Mirror of `MiniLM.similarity_by_layer`: cosine similarity, layer by layer, between `word`
    * in `text` and the mean of the `anchors` (each read alone as [CLS] anchor [SEP]).
    */
   async similarityByLayer(text, word, anchors) {
-    if (!Array.isArray(anchors) || anchors.length === 0) {
-      throw new MiniLMError("word", "anchors must be a non-empty list of words");
-    }
-    const vectors = await this.contextualVectors(text, word);
-    const anchorVectors = [];
-    for (const anchor of anchors) {
-      anchorVectors.push(await this.contextualVectors(anchor, anchor.toLowerCase()));
-    }
-    const mean = vectors.map((_, l) =>
-      vectors[l].map((_, d) => anchorVectors.reduce((s, v) => s + v[l][d], 0) / anchors.length),
-    );
-    return similarityByLayer(vectors, mean);
+    const mean = await this.anchorMean(anchors);
+    return similarityByLayer(await this.contextualVectors(text, word), mean);
   }
 }
 
@@ -422,6 +435,58 @@ export function strongestHeadsFrame(result, query, key, top = 5) {
   };
 }
 
+/** For each head, the word (not [CLS]/[SEP], not the query itself) that `query` attends to
+ * most; the `top` heads with the strongest such link, strongest first, as
+ * [{layer, head, key (position), weight}] (ties: the first key, the earlier head). */
+export function strongestTargets(result, query, top = 5) {
+  const i = tokenPosition(result.tokens, query);
+  const { tokens, n, layers, heads } = result;
+  const keys = tokens.map((t, j) => j).filter((j) => j !== i && tokens[j] !== "[CLS]" && tokens[j] !== "[SEP]");
+  if (keys.length === 0) throw new MiniLMError("word", "the text has no other word to attend to");
+  const links = [];
+  for (let layer = 0; layer < layers; layer += 1) {
+    for (let head = 0; head < heads; head += 1) {
+      const row = ((layer * heads + head) * n + i) * n;
+      let key = keys[0];
+      for (const j of keys) if (result.attentions[row + j] > result.attentions[row + key]) key = j;
+      links.push({ layer, head, key, weight: result.attentions[row + key] });
+    }
+  }
+  links.sort((a, b) => b.weight - a.weight); // stable
+  return links.slice(0, top);
+}
+
+/** `strongestTargets` as horizontal bars: which heads send `query`'s attention to which word. */
+export function strongestTargetsFrame(result, query, top = 5) {
+  const links = strongestTargets(result, query, top);
+  const q = result.tokens[tokenPosition(result.tokens, query)];
+  const word = (link) => result.tokens[link.key];
+  return {
+    title: `Where do the heads send '${q}''s attention?`,
+    description:
+      `The strongest is layer ${links[0].layer}, head ${links[0].head}: ` +
+      `${(100 * links[0].weight).toFixed(0)}% of '${q}''s attention goes to '${word(links[0])}'.`,
+    panels: [
+      {
+        kind: "bars",
+        title: `attention from '${q}' to its strongest other word, strongest ${links.length} of ` +
+          `${result.layers * result.heads} heads`,
+        labels: links.map((link) => `layer ${link.layer}, head ${link.head} → '${word(link)}'`),
+        values: links.map((link) => round4(link.weight)),
+        vmin: 0,
+        vmax: 1,
+        orientation: "horizontal",
+        value_title: "attention weight",
+        label_title: "head → word",
+        colors: "single",
+        highlight: [0],
+        digits: 3,
+        hover: "{label}: {value}",
+      },
+    ],
+  };
+}
+
 /** Named similarity curves ({name: [layers + 1]}) over the layers, as in `layer_curves`. */
 export function similarityFrame(curves, word) {
   const names = Object.keys(curves);
@@ -450,4 +515,169 @@ export function similarityFrame(curves, word) {
       },
     ],
   };
+}
+
+// -- Chapter 7's analyses of the reader's sentence, under the explorer ---------------------
+
+const ANCHORS = ["microsoft, google, samsung, intel", "banana, orange, pear"]; // the notebook's
+const ANY = "any"; // the "to" select's value for each head's strongest word
+
+/** Words of a comma-separated list (the anchors a reader types). */
+export function anchorList(text) {
+  const words = String(text).split(",").map((w) => w.trim()).filter(Boolean);
+  if (words.length === 0) throw new MiniLMError("word", "anchors must be a non-empty list of words");
+  return words;
+}
+
+function node(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text != null) e.textContent = text;
+  return e;
+}
+
+// One analysis: a title, controls, and a figure drawn by the page's renderer with its own
+// readout (hover) and an aria-live status line holding the frame's description.
+function panel(section, title, draw) {
+  const box = node("div", "tt-analysis");
+  box.style.marginBottom = "1.5em";
+  const controls = node("div", "tt-explorer-controls");
+  const frameTitle = node("div", "tt-explorer-frame-title");
+  const figure = node("div", "tt-explorer-figure");
+  const readout = node("div", "tt-explorer-readout");
+  const status = node("div", "tt-analysis-status tt-explorer-status");
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  box.append(node("div", "tt-explorer-title", title), controls, frameTitle, figure, readout, status);
+  section.appendChild(box);
+  const state = { readout };
+  return {
+    box, controls, frame: null,
+    show(frame) {
+      this.frame = frame;
+      figure.hidden = false;
+      frameTitle.textContent = frame.title;
+      readout.textContent = "";
+      draw(figure, frame, state);
+      status.textContent = frame.description;
+      status.classList.remove("tt-error");
+    },
+    fail(message) {
+      this.frame = null;
+      figure.hidden = true;
+      frameTitle.textContent = "";
+      status.textContent = message;
+      status.classList.add("tt-error");
+    },
+  };
+}
+
+function labelled(parent, label, input) {
+  const wrap = node("label", "tt-explorer-control");
+  wrap.append(node("span", "tt-explorer-label", label), input);
+  parent.appendChild(wrap);
+  return input;
+}
+
+/**
+ * Two analyses of the reader's last sentence, in a section after the explorer `host`, drawn by
+ * `draw` (explorer.js's drawFigure): the heads ranked by the attention from one token to each
+ * head's strongest other word (`strongestTargetsFrame`, the default) or to a chosen token
+ * (`strongestHeadsFrame`, the notebook's "it" -> "cat"; a click on a cell of the explorer's
+ * heatmaps, or Enter on its cursor, picks that pair), and one token's similarity to
+ * two groups of anchor words, layer by layer (`similarityFrame`, the notebook's "apple"
+ * experiment). `show(result)` fills it for a new `model.run` result.
+ */
+export function analysesView(host, model, draw, top = 5) {
+  const section = node("section", "tt-explorer tt-explorer-analyses");
+  section.setAttribute("aria-label", "your sentence, analysed");
+  host.after(section);
+  const heads = panel(section, "Your sentence: which heads send a token's attention where?", draw);
+  const query = labelled(heads.controls, "from", node("select"));
+  const key = labelled(heads.controls, "to", node("select"));
+  heads.box.appendChild(node("div", "tt-explorer-caption",
+    "Pick a token (and the word it should attend to, or let each head show its strongest), or " +
+    "click a cell of a head above (or press Enter on the cursor) to pick its row and column."));
+  const words = panel(section, "Your sentence: one token's vector, layer by layer, against two groups of words", draw);
+  const form = node("form");
+  form.style.display = "contents"; // its fields sit in the row of controls
+  const word = labelled(form, "token", node("select"));
+  const anchors = ANCHORS.map((value, i) => {
+    const input = labelled(form, `group ${"AB"[i]}`, node("input"));
+    Object.assign(input, { type: "text", value, name: `anchors-${i}` });
+    return input;
+  });
+  const go = node("button", "", "Compare");
+  go.type = "submit";
+  form.appendChild(go);
+  words.controls.appendChild(form);
+  words.box.appendChild(node("div", "tt-explorer-caption",
+    "Cosine similarity of the token's vector after each layer with the mean vector of each group's " +
+    "words (each read alone, as [CLS] word [SEP]); comma-separated words of MiniLM's vocabulary."));
+  let result = null;
+  const rank = () => heads.show(key.value === ANY
+    ? strongestTargetsFrame(result, +query.value, top)
+    : strongestHeadsFrame(result, +query.value, +key.value, top));
+  const compare = async () => {
+    const run = result, p = +word.value;
+    try {
+      const groups = anchors.map((a) => anchorList(a.value));
+      const means = [];
+      for (const group of groups) means.push(await model.anchorMean(group));
+      const vectors = contextualVectors(run, p);
+      const curves = {};
+      groups.forEach((group, i) => { curves[`vs ${group.join(", ")}`] = similarityByLayer(vectors, means[i]); });
+      if (run === result) words.show(similarityFrame(curves, run.tokens[p]));
+    } catch (error) {
+      if (run === result) words.fail(error.message);
+    }
+  };
+  query.addEventListener("change", rank);
+  key.addEventListener("change", rank);
+  word.addEventListener("change", compare);
+  form.addEventListener("submit", (e) => { e.preventDefault(); compare(); });
+  host.addEventListener("tt-pick", (e) => {
+    const { row, col, rows, cols } = e.detail;
+    if (!result || rows.join("\u0000") !== result.tokens.join("\u0000") || cols.length !== rows.length) return;
+    query.value = String(row);
+    key.value = String(col);
+    rank();
+  });
+  return {
+    section, heads, words,
+    /** Fill the section for a new result; resolves once both figures are drawn. */
+    show(run) {
+      result = run;
+      const seen = {};
+      run.tokens.forEach((t) => { seen[t] = (seen[t] || 0) + 1; });
+      for (const select of [query, key, word]) {
+        select.textContent = "";
+        if (select === key) select.appendChild(new Option("(each head's strongest word)", ANY));
+        run.tokens.forEach((t, i) => select.appendChild(new Option(seen[t] > 1 ? `${t} (${i})` : t, String(i))));
+      }
+      const [i] = strongestLink(run);
+      query.value = String(i);
+      key.value = ANY;
+      word.value = String(i);
+      rank();
+      return compare();
+    },
+  };
+}
+
+/** The strongest link between two different words (not [CLS]/[SEP]) over every layer and head:
+ * [query, key] positions (the first two positions if the text has fewer than two words). */
+export function strongestLink(result) {
+  const { tokens, n } = result;
+  const word = tokens.map((t) => t !== "[CLS]" && t !== "[SEP]");
+  let best = -1, at = [0, Math.min(1, n - 1)];
+  for (let s = 0; s < result.layers * result.heads; s += 1) {
+    for (let i = 0; i < n; i += 1) {
+      for (let j = 0; j < n; j += 1) {
+        const w = result.attentions[(s * n + i) * n + j];
+        if (word[i] && word[j] && i !== j && w > best) { best = w; at = [i, j]; }
+      }
+    }
+  }
+  return at;
 }
