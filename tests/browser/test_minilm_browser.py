@@ -347,7 +347,7 @@ def test_chapter_7_apple_experiment_equals_python(chapter_7):
         shown = _analyses(page)
         series = shown["words"]["panels"][0]["series"]
         for curve, group in zip(series, groups, strict=True):
-            expected = minilm.similarity_by_layer(TECH, "apple", group)
+            expected = similarity_to_anchors(minilm, TECH, "apple", group)
             np.testing.assert_allclose(curve["y"], expected, atol=ATTENTION_TOLERANCE)
         assert shown["status"][1] == shown["words"]["description"]
     # An anchor the vocabulary splits is refused with a message, not drawn.

@@ -8,7 +8,7 @@
 // [layers + 1, n, d_model]), layers, heads, n, dModel, ms}.
 //
 // The analyses of chapter 7 mirror the package's Python functions of the same names
-// (transformer_tutorial.probing / pretrained): attentionBetween, strongestHeads,
+// (transformer_tutorial.probing, pretrained, chapters.ch07_stacking): attentionBetween, strongestHeads,
 // contextualVectors, similarityByLayer (and MiniLMModel.similarityByLayer for anchors);
 // layerHeadsFrame, strongestHeadsFrame and similarityFrame give frames in the format of
 // assets/EXPLORER_DATA.md for explorer.js to draw; analysesView puts the last two under
@@ -222,7 +222,7 @@ export class MiniLMModel {
 
   /**
    * The mean, layer by layer, of the `anchors`' vectors ([layers + 1][d_model]), each word read
-   * alone as [CLS] anchor [SEP] (as `MiniLM.similarity_by_layer` reads them); each anchor runs once.
+   * alone as [CLS] anchor [SEP] (as `chapters.ch07_stacking.similarity_to_anchors` reads them); each anchor runs once.
    */
   async anchorMean(anchors) {
     if (!Array.isArray(anchors) || anchors.length === 0) {
@@ -242,7 +242,7 @@ export class MiniLMModel {
   }
 
   /**
-   * Mirror of `MiniLM.similarity_by_layer`: cosine similarity, layer by layer, between `word`
+   * Mirror of `chapters.ch07_stacking.similarity_to_anchors`: cosine similarity, layer by layer, between `word`
    * in `text` and the mean of the `anchors` (each read alone as [CLS] anchor [SEP]).
    */
   async similarityByLayer(text, word, anchors) {
@@ -326,7 +326,7 @@ export function cosineSimilarity(a, b) {
   return Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb)));
 }
 
-/** Mirror of `probing.similarity_by_layer`: cosine similarity of two [layers][d] arrays. */
+/** Mirror of `chapters.ch07_stacking.similarity_by_layer`: cosine similarity of two [layers][d] arrays. */
 export function similarityByLayer(vectors, others) {
   if (vectors.length !== others.length) {
     throw new MiniLMError("word", "vectors and others must have the same number of layers");
@@ -341,7 +341,7 @@ export function round4(x) {
   return Number(Number(x).toPrecision(4));
 }
 
-/** Mirror of `explorers.MINILM_MAX_GRID_TOKENS`: beyond this the 12 small maps are unreadable. */
+/** Mirror of `chapters.ch07_stacking.MINILM_MAX_GRID_TOKENS`: beyond this the 12 small maps are unreadable. */
 export const MAX_GRID_TOKENS = 24;
 
 /**
