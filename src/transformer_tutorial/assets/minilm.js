@@ -346,7 +346,7 @@ export const MAX_GRID_TOKENS = 24;
 
 /**
  * Every head of one layer as a `grid` of heatmaps (row = query, column = key): the frame that
- * `explorers.minilm_layer_data` computes in Python, field for field; over `maxTokens` tokens
+ * `chapters.ch07_stacking.minilm_layer_data` computes in Python, field for field; over `maxTokens` tokens
  * an {error} frame with the Python side's message.
  */
 export function layerHeadsFrame(result, layer, maxTokens = MAX_GRID_TOKENS) {
