@@ -75,7 +75,7 @@ def renderer_source() -> str:
 
 def _numbers(values: Any, name: str, ndim: int) -> list:
     """``values`` as nested lists of floats rounded to 4 significant digits (finite only)."""
-    expected = {1: "(n,)", 2: "(rows, cols)"}[ndim]
+    expected = {1: "(n,)", 2: "(rows, cols)", 3: "(heads, rows, cols)"}[ndim]
     array = np.asarray(checks.float_array(values, name, expected, ndim=ndim), dtype=float)
     magnitude = np.floor(np.log10(np.abs(array), out=np.zeros_like(array), where=array != 0))
     decimals = 3 - magnitude
@@ -100,6 +100,21 @@ def _bound(value: Any, name: str) -> float | None:
 
 def _digits(digits: Any) -> int:
     return checks.int_in_range(digits, "digits", 0, MAX_DIGITS)
+
+
+def _heatmap_panel(
+    numbers: list, rows: list[str], cols: list[str], *, title: str = "",
+    vmin: float = 0.0, vmax: float = 1.0, colormap: str = "attention",
+    row_title: str = "query: the token that attends", col_title: str = "key: the token attended to",
+    digits: int = 2, hover: str = ATTENTION_HOVER, annotate: bool | None = None,
+) -> dict[str, Any]:
+    """The heatmap panel of already checked and rounded ``numbers`` (see :func:`heatmap`)."""
+    return {
+        "kind": "heatmap", "title": title, "rows": rows, "cols": cols, "values": numbers,
+        "vmin": vmin, "vmax": vmax, "colormap": colormap, "row_title": row_title,
+        "col_title": col_title, "digits": digits, "hover": hover,
+        "annotate": max(len(rows), len(cols)) <= 10 if annotate is None else bool(annotate),
+    }
 
 
 def heatmap(
@@ -137,12 +152,9 @@ def heatmap(
     else:
         bound = float(np.abs(array).max()) if array.size else 1.0
         low, high = -bound if vmin is None else vmin, bound if vmax is None else vmax
-    panel = {
-        "kind": "heatmap", "title": str(title), "rows": rows, "cols": cols, "values": numbers,
-        "vmin": low, "vmax": high, "colormap": colormap, "row_title": row_title,
-        "col_title": col_title, "digits": digits, "hover": hover,
-        "annotate": max(array.shape) <= 10 if annotate is None else bool(annotate),
-    }  # fmt: skip
+    panel = _heatmap_panel(numbers, rows, cols, title=title, vmin=low, vmax=high,
+                           colormap=colormap, row_title=row_title, col_title=col_title,
+                           digits=digits, hover=hover, annotate=annotate)  # fmt: skip
     if mask is not None:
         mask = checks.bool_array(mask, "mask", "of booleans (True: masked out)")
         if mask.shape != array.shape:
@@ -169,13 +181,19 @@ def head_grid(
     title, page_label = _texts(title=title, page_label=page_label).values()
     columns = checks.positive_int(columns, "columns")
     per_page = None if per_page is None else checks.positive_int(per_page, "per_page")
-    tokens = checks.labels(tokens, "tokens")
-    keys = tokens if key_tokens is None else checks.labels(key_tokens, "key_tokens")
+    tokens = checks.labels(tokens, "tokens", weights.shape[1])
+    keys = checks.labels(
+        tokens if key_tokens is None else key_tokens,
+        "tokens" if key_tokens is None else "key_tokens",
+        weights.shape[2],
+    )
     names = [f"head {h}" for h in range(len(weights))] if head_names is None else head_names
     names = checks.labels(names, "head_names", len(weights))
+    # All heads rounded in one pass (a typed sentence in chapter 7 builds 72 of these).
+    numbers = _numbers(weights, "weights", 3)
     items = [
-        heatmap(w, tokens, keys, title=name, annotate=False)
-        for w, name in zip(weights, names, strict=True)
+        _heatmap_panel(values, tokens, keys, title=name, annotate=False)
+        for values, name in zip(numbers, names, strict=True)
     ]
     if per_page is not None and per_page >= len(items):
         per_page = None
