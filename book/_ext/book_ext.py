@@ -190,8 +190,7 @@ def _run_live_note(app, doctree: nodes.document, docname: str) -> None:
     link = nodes.reference("", "", nodes.literal(text=filename), refuri=href)
     para = next(
         (p for p in section.findall(nodes.paragraph)
-         if p.children and isinstance(p[0], nodes.strong)
-         and p[0].astext().startswith(_RUN_IT_YOURSELF)),
+         if p.astext().lstrip().startswith(_RUN_IT_YOURSELF)),
         None,
     )  # fmt: skip
     if para is not None:
