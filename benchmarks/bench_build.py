@@ -2,7 +2,7 @@
 training the chapter-8 reversal model.
 
 The build runs in a copy of the tree (``--workdir``, default ``/tmp/tt-bench-build``), never in
-the working tree: ``rsync`` without ``.venv``, ``_build`` and ``.git``, then
+the working tree: a copy without ``.venv``, ``_build`` and ``.git``, then
 ``jupyter-book build . --warningiserror --keep-going`` twice (cold, then again with nothing
 changed). Per-notebook times come from the execution cache the build fills. Goals: cold build
 <= 5 min, each notebook <= 60 s, rebuild <= 30 s, training <= 60 s (2 cores).
@@ -27,14 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+# Top-level entries the copy leaves out: the venv, every earlier build, git's own files.
+SKIP_TOP = {".venv", "_build", ".git", ".pytest_cache"}
+
+
 def copy_tree(workdir: Path) -> None:
     """A fresh copy of the tree, without any earlier build (its execution cache included)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(workdir / "_build", ignore_errors=True)
-    subprocess.run(
-        ["rsync", "-a", "--delete", "--exclude", ".venv", "--exclude", "_build",
-         "--exclude", ".git", "--exclude", ".pytest_cache", f"{ROOT}/", f"{workdir}/"],
-        check=True,
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.copytree(
+        ROOT, workdir, symlinks=True,
+        ignore=lambda folder, names: SKIP_TOP & set(names) if Path(folder) == ROOT else set(),
     )  # fmt: skip
 
 
