@@ -25,6 +25,7 @@ import json
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,7 +211,16 @@ def export_minilm_onnx(path: str | Path, encoder: BertEncoder | None = None) -> 
     module = MinilmForExport(encoder).eval()
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 2023, 2003, 102]])
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", min=2, max=512)
-    with torch.no_grad(), single_threaded(), tempfile.TemporaryDirectory() as tmp:
+    with (
+        torch.no_grad(),
+        single_threaded(),
+        tempfile.TemporaryDirectory() as tmp,
+        warnings.catch_warnings(),
+    ):
+        # torch's exporter says that the two inputs' shared dims keep one name each, and
+        # warns about its own use of a deprecated pytree class: neither is ours to act on.
+        warnings.filterwarnings("ignore", ".*The axis name: .* will not be used", UserWarning)
+        warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)`", FutureWarning)
         raw = Path(tmp) / "raw.onnx"
         torch.onnx.export(
             module,
